@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Makes sure this host can build and run the images: a Docker engine that answers, the
+# BuildKit-capable client Pants is configured to use (/usr/bin/docker, see [docker] in
+# pants.toml) and debootstrap for the `local` base profile.
+#
+# Provisions only what is missing, and only as root on a Debian-family host; anywhere else
+# it prints the commands to run. Silent and fast (one `docker version`) when all is there.
+set -euo pipefail
+
+say() { echo "provision-host: $*" >&2; }
+docker_cli=/usr/bin/docker
+dockerd_log=/var/log/dynamo-dockerd.log
+
+engine_answers() { "$docker_cli" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+missing_pkgs=()
+[[ -x "$docker_cli" ]] || missing_pkgs+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || [[ -x /usr/sbin/debootstrap ]] || missing_pkgs+=(debootstrap)
+
+if [[ ${#missing_pkgs[@]} -eq 0 ]] && engine_answers; then
+  exit 0
+fi
+
+can_provision=false
+if [[ "$(id -u)" == 0 && -f /etc/debian_version ]] && command -v apt-get >/dev/null; then
+  can_provision=true
+fi
+
+if ! $can_provision; then
+  say "this host is missing what image builds need, and it can only provision itself as root on Debian/Ubuntu."
+  [[ ${#missing_pkgs[@]} -gt 0 ]] && say "install:  sudo apt-get update && sudo apt-get install -y ${missing_pkgs[*]}"
+  say "start the engine:  sudo systemctl start docker   (or: sudo dockerd &)"
+  say "then make sure your user can reach it:  sudo usermod -aG docker \$USER  (and log in again)"
+  exit 1
+fi
+
+if [[ ${#missing_pkgs[@]} -gt 0 ]]; then
+  say "installing ${missing_pkgs[*]} from Debian's packages (first run only)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
+fi
+
+if ! engine_answers; then
+  if pgrep -x dockerd >/dev/null; then
+    say "dockerd is running but does not answer yet; waiting"
+  else
+    say "starting dockerd in the background (log: $dockerd_log)"
+    # setsid: the engine must outlive this Pants invocation.
+    setsid nohup dockerd >"$dockerd_log" 2>&1 </dev/null &
+  fi
+  for _ in $(seq 1 60); do
+    engine_answers && break
+    sleep 1
+  done
+  if ! engine_answers; then
+    say "dockerd did not answer within 60s; last lines of $dockerd_log:"
+    tail -n 20 "$dockerd_log" >&2 || true
+    exit 1
+  fi
+  say "Docker engine $("$docker_cli" version --format '{{.Server.Version}}') is up"
+fi

@@ -1,0 +1,261 @@
+# The image family's single source of truth (a Pants BUILD-file prelude, see pants.toml).
+#
+# Versions of everything the images contain, the base-image profiles, and the contents of
+# each stage live here. BUILD files under 3rdparty/ and containers/ only call the macros
+# below; Dockerfiles are rendered from the stage templates, never copied per backend.
+
+# One consistent, installable set (docs/versions.md says why this set and not the seed's).
+# (Prelude globals must be hashable, hence tuples of pairs; read them through versions().)
+_VERSIONS = (
+    ("python", "3.11"),
+    ("dynamo", "1.4.2"),
+    ("nixl", "1.3.2"),
+    ("vllm", "0.26.0"),
+    ("torch", "2.11.0"),
+    ("cuda", "13.0.2"),
+    ("debian", "bookworm"),
+    ("ubuntu", "22.04"),
+)
+
+
+def versions():
+    return dict(_VERSIONS)
+
+
+# What Pants resolves (hash-locked in 3rdparty/python/images.lock) for the images.
+def image_requirements_by_name():
+    v = versions()
+    return {
+        "ai-dynamo": ["ai-dynamo==" + v["dynamo"]],
+        "nixl": ["nixl[cu13]==" + v["nixl"]],
+        "torch": ["torch==" + v["torch"]],
+        "vllm": ["ai-dynamo[vllm]==" + v["dynamo"], "vllm==" + v["vllm"]],
+        # Dev stage tooling, resolved with the stack so that shared packages agree.
+        "dev-tools": ["pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1"],
+    }
+
+
+# Base image profiles. `local` builds a stand-in from Debian's packages on this host
+# (debootstrap, no registry); `production` uses NVIDIA's CUDA images.
+BASE_PROFILES = ("local", "production")
+CUDA_RUNTIME_IMAGE = "nvcr.io/nvidia/cuda:{cuda}-runtime-ubuntu{ubuntu}".format(**dict(_VERSIONS))
+# Debian packages of the local stand-in base: the Python of the production base plus what
+# the Python stack loads at run time. No compilers: runtime images must not carry them.
+LOCAL_BASE_PACKAGES = (
+    "python3",
+    "ca-certificates",
+    "passwd",
+    "libgomp1",
+    "libnuma1",
+    "tini",
+    "procps",
+)
+
+# Backends: what each family's runtime installs on top of the base.
+# name -> (requirement targets, framework whose version the image reports)
+BACKENDS = (
+    ("dynamo", (("ai-dynamo", "nixl"), None)),
+    ("vllm", (("ai-dynamo", "nixl", "vllm"), "vllm")),
+)
+STAGES = ("runtime", "dev")
+
+IMAGE_USER = "dynamo"
+IMAGE_UID = "1000"
+VENV = "/opt/dynamo/venv"
+DEV_VENV = "/opt/dynamo/dev-venv"
+SOURCE_URL = "https://github.com/ai-dynamo/dynamo"
+
+# --- stage templates ------------------------------------------------------------------
+# {placeholders} are filled by the macros; ${ARGS} are Docker build args.
+
+_BASE_COMMON = """
+ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH={venv}/bin:$PATH
+RUN useradd --uid {uid} --create-home --shell /bin/bash {user}
+ENTRYPOINT ["/usr/bin/tini", "--"]
+"""
+
+_BASE_LOCAL = """
+FROM scratch
+ADD containers/base/rootfs.tar /
+RUN ln -s /usr/bin/python3 /usr/local/bin/python{python}
+"""
+
+# Runs only under the production profile, on a machine that can pull from nvcr.io.
+_BASE_PRODUCTION = """
+FROM {cuda_image}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+      python{python} ca-certificates libgomp1 libnuma1 tini procps \\
+ && rm -rf /var/lib/apt/lists/*
+"""
+
+# Installs the backend's Pants-built PEX as a venv. The PEX is bind-mounted, not copied, so
+# it never lands in a layer; the build runs with no network.
+_RUNTIME = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+RUN --mount=type=bind,source={pex},target=/tmp/python-env.pex \\
+    PEX_TOOLS=1 python{python} /tmp/python-env.pex venv --collisions-ok --compile {venv} \\
+ && {venv}/bin/python -c "import dynamo" \\
+ && chown -R root:root {venv}
+# Declared after the install so that a version label never invalidates its cache.
+ARG DYNAMO_VERSION
+ARG NIXL_VERSION
+ARG FRAMEWORK_VERSION
+ENV DYNAMO_BACKEND={backend} DYNAMO_STAGE=runtime DYNAMO_VERSION=$DYNAMO_VERSION \\
+    NIXL_VERSION=$NIXL_VERSION FRAMEWORK_VERSION=$FRAMEWORK_VERSION
+USER {user}
+WORKDIR /home/{user}
+"""
+
+# Developer tools in their own venv that also sees the runtime venv's packages (.pth).
+_DEV = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+USER root
+RUN --mount=type=bind,source={pex},target=/tmp/dev-tools.pex \\
+    PEX_TOOLS=1 python{python} /tmp/dev-tools.pex venv --collisions-ok {dev_venv} \\
+ && {dev_venv}/bin/python -c "import site; print(site.getsitepackages()[0])" > /tmp/sp \\
+ && {venv}/bin/python -c "import site; print(site.getsitepackages()[0])" > "$(cat /tmp/sp)/dynamo-runtime.pth" \\
+ && rm /tmp/sp
+ENV PATH={dev_venv}/bin:$PATH DYNAMO_STAGE=dev
+USER {user}
+"""
+
+
+def _render(template, **values):
+    fields = dict(
+        python=versions()["python"],
+        venv=VENV,
+        dev_venv=DEV_VENV,
+        user=IMAGE_USER,
+        uid=IMAGE_UID,
+        cuda_image=CUDA_RUNTIME_IMAGE,
+    )
+    fields.update(values)
+    return [line for line in template.format(**fields).strip().splitlines()]
+
+
+def _oci_labels(title, with_revision=True):
+    labels = {
+        "org.opencontainers.image.title": title,
+        "org.opencontainers.image.version": versions()["dynamo"],
+        "org.opencontainers.image.source": SOURCE_URL,
+        "ai.dynamo.python": versions()["python"],
+        "ai.dynamo.nixl.version": versions()["nixl"],
+    }
+    if with_revision:
+        # Commit and commit date (not wall-clock time) keep labels reproducible.
+        labels["org.opencontainers.image.revision"] = "{build_args.DYNAMO_GIT_SHA}"
+        labels["org.opencontainers.image.created"] = "{build_args.DYNAMO_GIT_DATE}"
+    return labels
+
+
+def base_profile():
+    """The base profile in force: DYNAMO_BASE_PROFILE, default `local`."""
+    profile = env("DYNAMO_BASE_PROFILE", "local")
+    if profile not in BASE_PROFILES:
+        raise ValueError(
+            "DYNAMO_BASE_PROFILE={!r} is not a base profile. Use one of: {}.".format(
+                profile, ", ".join(BASE_PROFILES)
+            )
+        )
+    return profile
+
+
+def image_requirements():
+    """python_requirement targets for the images resolve (3rdparty/python/BUILD)."""
+    for name, reqs in image_requirements_by_name().items():
+        python_requirement(name=name, requirements=reqs, resolve="images")
+
+
+def dynamo_base():
+    """containers/base: the stand-in rootfs (local profile) and the shared runtime base."""
+    profile = base_profile()
+    if profile == "local":
+        shell_command(
+            name="rootfs",
+            command="bash build-support/debootstrap-rootfs.sh {} containers/base/rootfs.tar {}".format(
+                versions()["debian"], ",".join(LOCAL_BASE_PACKAGES)
+            ),
+            execution_dependencies=["build-support:debootstrap-rootfs"],
+            # The script runs the host's debootstrap with the system PATH it needs.
+            tools=["bash"],
+            extra_env_vars=["DEBIAN_MIRROR"],
+            output_files=["containers/base/rootfs.tar"],
+            timeout=900,
+            workdir="/",
+            description="Debian {} rootfs for the local base profile".format(versions()["debian"]),
+        )
+        head = _render(_BASE_LOCAL)
+        deps = [":rootfs"]
+    else:
+        head = _render(_BASE_PRODUCTION)
+        deps = []
+    docker_image(
+        name="runtime",
+        instructions=head + _render(_BASE_COMMON),
+        dependencies=deps,
+        image_tags=["{}-{}".format(profile, versions()["python"])],
+        image_labels=_oci_labels("dynamo base ({} profile)".format(profile), with_revision=False),
+        build_network="none" if profile == "local" else "default",
+        description="Shared runtime base: OS, Python {}, non-root user".format(versions()["python"]),
+    )
+
+
+def dynamo_backend_images(backend):
+    """containers/<backend>: the runtime and dev images of one backend."""
+    backends = dict(BACKENDS)
+    if backend not in backends:
+        raise ValueError(
+            "Unknown backend {!r} in {}/BUILD. Known backends: {}. Add it to BACKENDS in "
+            "containers/stack.py first.".format(backend, build_file_dir(), ", ".join(sorted(backends)))
+        )
+    requirements, framework = backends[backend]
+    here = "containers/" + backend
+    pex_path = here.replace("/", ".")
+    pex_binary(
+        name="python-env",
+        dependencies=["3rdparty/python:" + r for r in requirements],
+        resolve="images",
+        layout="packed",
+        include_tools=True,
+        execution_mode="venv",
+        description="The {} runtime's Python stack, installed into {}".format(backend, VENV),
+    )
+    pex_binary(
+        name="dev-tools",
+        dependencies=["3rdparty/python:dev-tools"],
+        resolve="images",
+        layout="packed",
+        include_tools=True,
+        execution_mode="venv",
+    )
+    version_args = [
+        "DYNAMO_VERSION=" + versions()["dynamo"],
+        "NIXL_VERSION=" + versions()["nixl"],
+    ]
+    if framework:
+        version_args.append("FRAMEWORK_VERSION=" + versions()[framework])
+    for stage in STAGES:
+        if stage == "runtime":
+            lines = _render(
+                _RUNTIME,
+                base="containers/base:runtime",
+                pex=pex_path + "/python-env.pex",
+                backend=backend,
+            )
+            deps = [":python-env"]
+        else:
+            lines = _render(_DEV, base=here + ":runtime", pex=pex_path + "/dev-tools.pex")
+            deps = [":dev-tools"]
+        docker_image(
+            name=stage,
+            instructions=lines,
+            dependencies=deps,
+            image_tags=[stage, "{}-{}".format(stage, versions()["dynamo"])],
+            image_labels=_oci_labels("dynamo {} {}".format(backend, stage)),
+            extra_build_args=version_args,
+            build_network="none",
+            description="Dynamo {} {} image".format(backend, stage),
+        )
