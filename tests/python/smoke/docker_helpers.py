@@ -71,8 +71,16 @@ class BuiltImage:
     def run(self, *command: str, input: bytes | None = None, timeout: float = 300) -> str:
         """`docker run --rm` the image with no network; returns stdout, raises on failure."""
         result = docker(
-            "run", "--rm", "-i", "--network", "none", self.image_id, *command,
-            check=False, timeout=timeout, input=input,
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            self.image_id,
+            *command,
+            check=False,
+            timeout=timeout,
+            input=input,
         )
         if result.returncode != 0:
             raise AssertionError(

@@ -31,7 +31,8 @@ set -e
 export DYN_FILE_KV=/tmp/dynamo-kv HF_HUB_OFFLINE=1
 mkdir -p /tmp/work && cd /tmp/work
 python - {MODEL} < /tmp/tiny_model.py
-python -m dynamo.mocker --model-path {MODEL} --model-name {MODEL} {DISCOVERY_FLAGS} > /tmp/mocker.log 2>&1 &
+python -m dynamo.mocker --model-path {MODEL} --model-name {MODEL} {DISCOVERY_FLAGS} \\
+    > /tmp/mocker.log 2>&1 &
 exec python -m dynamo.frontend --http-port {port} {DISCOVERY_FLAGS}
 """
     # Host networking keeps the test independent of the engine's bridge/iptables setup;
@@ -64,4 +65,5 @@ exec python -m dynamo.frontend --http-port {port} {DISCOVERY_FLAGS}
 def logs(name: str) -> str:
     out = docker("logs", "--tail", "60", name, check=False)
     mocker = docker("exec", name, "tail", "-n", "40", "/tmp/mocker.log", check=False)
-    return (out.stdout + out.stderr + b"\n--- mocker ---\n" + mocker.stdout).decode(errors="replace")
+    text = out.stdout + out.stderr + b"\n--- mocker ---\n" + mocker.stdout
+    return text.decode(errors="replace")

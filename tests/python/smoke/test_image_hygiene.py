@@ -33,7 +33,8 @@ def test_oci_labels(image):
 def test_installed_versions_match_the_pins(image):
     env = image.env()
     out = image.run(
-        "python", "-c",
+        "python",
+        "-c",
         "import importlib.metadata as m; print(m.version('ai-dynamo'), m.version('nixl'))",
     )
     assert out.split() == [env["DYNAMO_VERSION"], env["NIXL_VERSION"]]

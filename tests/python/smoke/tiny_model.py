@@ -22,7 +22,8 @@ def write_tiny_model(out: str) -> None:
         special_tokens=["<s>", "</s>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tokenizer.train_from_iterator(["hello world, this is a tiny model for smoke tests"] * 64, trainer)
+    corpus = ["hello world, this is a tiny model for smoke tests"] * 64
+    tokenizer.train_from_iterator(corpus, trainer)
     tokenizer.save(os.path.join(out, "tokenizer.json"))
     with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
         json.dump(
