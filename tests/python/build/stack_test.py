@@ -1,0 +1,110 @@
+"""The image family prelude (containers/stack.py), evaluated by Pants' own BUILD parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pants.backend.docker.target_types import (
+    DockerImageBuildArgsField,
+    DockerImageInstructionsField,
+    DockerImageTarget,
+)
+from pants.backend.python.target_types import PexBinary, PythonRequirementTarget
+from pants.backend.shell.target_types import ShellCommandTarget, ShellSourceTarget
+from pants.engine.addresses import Address
+from pants.engine.internals.scheduler import ExecutionError
+from pants.testutil.rule_runner import RuleRunner
+
+from dynamo_images import register
+from dynamo_images.target_types import DockerImageBuildNetworkField
+
+PRELUDE = "containers/stack.py"
+
+
+@pytest.fixture
+def rule_runner() -> RuleRunner:
+    runner = RuleRunner(
+        target_types=[
+            DockerImageTarget,
+            PexBinary,
+            PythonRequirementTarget,
+            ShellCommandTarget,
+            ShellSourceTarget,
+        ],
+        rules=register.rules(),
+    )
+    runner.write_files(
+        {
+            PRELUDE: Path(PRELUDE).read_text(),
+            "3rdparty/python/BUILD": "image_requirements()",
+            "build-support/BUILD": "shell_source(name='debootstrap-rootfs', source='s.sh')",
+            "build-support/s.sh": "",
+            "containers/base/BUILD": "dynamo_base()",
+            "containers/vllm/BUILD": 'dynamo_backend_images("vllm")',
+        }
+    )
+    return runner
+
+
+def with_prelude(runner: RuleRunner, env: dict[str, str] | None = None) -> None:
+    runner.set_options([f"--build-file-prelude-globs=['{PRELUDE}']"], env=env or {})
+
+
+def instructions(runner: RuleRunner, address: Address) -> str:
+    return "\n".join(runner.get_target(address)[DockerImageInstructionsField].value or ())
+
+
+def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: RuleRunner) -> None:
+    with_prelude(rule_runner)
+    runtime = instructions(rule_runner, Address("containers/vllm", target_name="runtime"))
+    dev = instructions(rule_runner, Address("containers/vllm", target_name="dev"))
+    assert "ARG BASE_IMAGE=containers/base:runtime" in runtime
+    assert "source=containers.vllm/python-env.pex" in runtime
+    assert "ARG BASE_IMAGE=containers/vllm:runtime" in dev
+    assert "source=containers.vllm/dev-tools.pex" in dev
+    # No version literal in the templates: versions arrive as build args.
+    target = rule_runner.get_target(Address("containers/vllm", target_name="runtime"))
+    build_args = dict(a.split("=", 1) for a in target[DockerImageBuildArgsField].value or ())
+    assert set(build_args) >= {"DYNAMO_VERSION", "NIXL_VERSION", "FRAMEWORK_VERSION"}
+
+
+def test_image_builds_are_hermetic(rule_runner: RuleRunner) -> None:
+    with_prelude(rule_runner)
+    for name in ("runtime", "dev"):
+        target = rule_runner.get_target(Address("containers/vllm", target_name=name))
+        assert target[DockerImageBuildNetworkField].value == "none"
+
+
+def test_local_profile_builds_the_base_from_a_debootstrap_rootfs(rule_runner: RuleRunner) -> None:
+    with_prelude(rule_runner)
+    base = instructions(rule_runner, Address("containers/base", target_name="runtime"))
+    assert base.startswith("FROM scratch\nADD containers/base/rootfs.tar /")
+    rule_runner.get_target(Address("containers/base", target_name="rootfs"))
+
+
+def test_production_profile_uses_the_cuda_base(rule_runner: RuleRunner) -> None:
+    with_prelude(rule_runner, env={"DYNAMO_BASE_PROFILE": "production"})
+    base = instructions(rule_runner, Address("containers/base", target_name="runtime"))
+    assert base.startswith("FROM nvcr.io/nvidia/cuda:")
+    assert "-runtime-ubuntu" in base.splitlines()[0]
+    with pytest.raises(ExecutionError):
+        rule_runner.get_target(Address("containers/base", target_name="rootfs"))
+
+
+def test_unknown_profile_names_the_allowed_values(rule_runner: RuleRunner) -> None:
+    with_prelude(rule_runner, env={"DYNAMO_BASE_PROFILE": "cloud"})
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.get_target(Address("containers/base", target_name="runtime"))
+    assert "DYNAMO_BASE_PROFILE='cloud'" in str(error.value)
+    assert "local, production" in str(error.value)
+
+
+def test_unknown_backend_names_the_known_ones(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"containers/tgi/BUILD": 'dynamo_backend_images("tgi")'})
+    with_prelude(rule_runner)
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.get_target(Address("containers/tgi", target_name="runtime"))
+    message = str(error.value)
+    assert "Unknown backend 'tgi' in containers/tgi/BUILD" in message
+    assert "dynamo, vllm" in message
