@@ -15,6 +15,8 @@ _VERSIONS = (
     ("cuda", "13.0.2"),
     ("debian", "bookworm"),
     ("ubuntu", "22.04"),
+    # glibc of the production base (Ubuntu 22.04); first-party wheels must not need newer.
+    ("production_glibc", "2.35"),
 )
 
 

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import pytest
+from pants.backend.python.util_rules import pex
+from pants.core.goals.package import BuiltPackage
+from pants.core.util_rules import source_files
+from pants.engine.addresses import Address
+from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.rules import QueryRule
+from pants.testutil.rule_runner import RuleRunner
+
+from dynamo_wheels import register
+from dynamo_wheels.rules import (
+    HOST_TOOLCHAIN_ENV,
+    NativeWheelError,
+    NativeWheelFieldSet,
+    build_backend_of,
+    compiler_launcher_env,
+)
+from dynamo_wheels.target_types import (
+    NativeWheelEnvVarsField,
+    NativeWheelOutputPathField,
+    NativeWheelSourcesField,
+    NativeWheelTarget,
+)
+
+MATURIN_PYPROJECT = '[build-system]\nrequires = ["maturin"]\nbuild-backend = "maturin"\n'
+
+
+@pytest.fixture
+def rule_runner() -> RuleRunner:
+    runner = RuleRunner(
+        target_types=register.target_types(),
+        rules=[
+            *register.rules(),
+            *pex.rules(),
+            *source_files.rules(),
+            QueryRule(BuiltPackage, [NativeWheelFieldSet]),
+            QueryRule(source_files.SourceFiles, [source_files.SourceFilesRequest]),
+        ],
+    )
+    runner.set_options(
+        ["--python-resolves={'tools': 'tools.lock'}", "--native-wheels-install-from-resolve=tools"]
+    )
+    return runner
+
+
+def package(rule_runner: RuleRunner, spec_path: str) -> BuiltPackage:
+    target = rule_runner.get_target(Address(spec_path, target_name="wheel"))
+    return rule_runner.request(BuiltPackage, [NativeWheelFieldSet.create(target)])
+
+
+def test_fields_default_to_the_whole_tree(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "src/kit/BUILD": 'native_wheel(name="wheel")',
+            "src/kit/pyproject.toml": MATURIN_PYPROJECT,
+            "src/kit/Cargo.toml": "",
+            "src/kit/src/main.rs": "",
+            "src/kit/python/kit/__init__.py": "",
+            "src/kit/target/release/stale": "",
+        }
+    )
+    target = rule_runner.get_target(Address("src/kit", target_name="wheel"))
+    assert isinstance(target, NativeWheelTarget)
+    assert target[NativeWheelOutputPathField].value == "wheels"
+    assert target[NativeWheelEnvVarsField].value == ()
+    request = source_files.SourceFilesRequest([target[NativeWheelSourcesField]])
+    sources = rule_runner.request(source_files.SourceFiles, [request])
+    # Build outputs and the BUILD file are not sources: they would invalidate every build.
+    assert sources.files == (
+        "src/kit/Cargo.toml",
+        "src/kit/pyproject.toml",
+        "src/kit/python/kit/__init__.py",
+        "src/kit/src/main.rs",
+    )
+
+
+def test_missing_pyproject_names_the_target(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"src/kit/BUILD": 'native_wheel(name="wheel")', "src/kit/a.rs": ""})
+    with pytest.raises(ExecutionError, match=r"src/kit:wheel: no pyproject.toml among its sources"):
+        package(rule_runner, "src/kit")
+
+
+def test_unset_resolve_says_what_to_set(rule_runner: RuleRunner) -> None:
+    rule_runner.set_options(["--python-resolves={'tools': 'tools.lock'}"])
+    rule_runner.write_files(
+        {"src/kit/BUILD": 'native_wheel(name="wheel")', "src/kit/pyproject.toml": MATURIN_PYPROJECT}
+    )
+    with pytest.raises(ExecutionError, match=r"install_from_resolve is None; set it in pants.toml"):
+        package(rule_runner, "src/kit")
+
+
+@pytest.mark.parametrize(
+    "pyproject, message",
+    [
+        ('[build-system]\nrequires = ["maturin"]\n', "has no \\[build-system\\] build-backend"),
+        ("[build-system\n", "is not valid TOML"),
+    ],
+)
+def test_bad_pyproject_is_named(pyproject: str, message: str) -> None:
+    with pytest.raises(NativeWheelError, match=f"src/kit/pyproject.toml {message}"):
+        build_backend_of("src/kit/pyproject.toml", pyproject.encode())
+
+
+def test_build_backend_is_read() -> None:
+    assert build_backend_of("p", b'[build-system]\nbuild-backend = "mesonpy"\n') == "mesonpy"
+
+
+def test_sccache_launchers_only_when_enabled() -> None:
+    assert compiler_launcher_env(False, "cc", "c++") == {}
+    assert compiler_launcher_env(True, "gcc", "g++") == {
+        "RUSTC_WRAPPER": "sccache",
+        "CC": "sccache gcc",
+        "CXX": "sccache g++",
+        "CMAKE_C_COMPILER_LAUNCHER": "sccache",
+        "CMAKE_CXX_COMPILER_LAUNCHER": "sccache",
+    }
+
+
+def test_host_toolchain_is_passed() -> None:
+    assert {"PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME"} == set(HOST_TOOLCHAIN_ENV)

@@ -1,0 +1,68 @@
+"""The `native_wheel` target: a wheel built from a source tree by its own PEP 517 backend."""
+
+from __future__ import annotations
+
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    Dependencies,
+    MultipleSourcesField,
+    StringField,
+    StringSequenceField,
+    Target,
+)
+from pants.util.strutil import softwrap
+
+
+class NativeWheelSourcesField(MultipleSourcesField):
+    # The whole tree under the BUILD file: an upstream checkout drops in unchanged.
+    default = ("**/*", "!BUILD", "!**/target/**", "!**/build/**", "!**/__pycache__/**")
+    expected_file_extensions = None
+    help = softwrap(
+        """
+        The source tree, relative to the BUILD file: `pyproject.toml` with a
+        `[build-system] build-backend`, and everything the backend reads.
+        """
+    )
+
+
+class NativeWheelOutputPathField(StringField):
+    alias = "output_path"
+    default = "wheels"
+    help = "Folder under `dist/` (and in Docker build contexts) that receives the wheel."
+
+
+class NativeWheelEnvVarsField(StringSequenceField):
+    alias = "env_vars"
+    default = ()
+    help = softwrap(
+        """
+        Extra environment for the build backend: `NAME=value`, or `NAME` to pass Pants'
+        own value. `PATH`, `HOME`, `CARGO_HOME` and `RUSTUP_HOME` are always passed (the
+        host's compilers and Rust toolchain).
+        """
+    )
+
+
+class NativeWheelDependenciesField(Dependencies):
+    pass
+
+
+class NativeWheelTarget(Target):
+    alias = "native_wheel"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        NativeWheelSourcesField,
+        NativeWheelOutputPathField,
+        NativeWheelEnvVarsField,
+        NativeWheelDependenciesField,
+    )
+    help = softwrap(
+        """
+        A Python wheel with native code (Rust through maturin, C/C++ through meson-python,
+        or any PEP 517 backend), built from the source tree under this BUILD file with the
+        backend that its `pyproject.toml` names. The build tools are installed hash-checked
+        from `[native-wheels].install_from_resolve`; the wheel is checked with auditwheel
+        against `[native-wheels].platform_tag`. `docker_image` targets that depend on it
+        get the wheel in their build context under `output_path`.
+        """
+    )
