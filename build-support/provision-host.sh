@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure this host can build and run the images: a Docker engine that answers, the
 # BuildKit-capable client Pants is configured to use (/usr/bin/docker, see [docker] in
-# pants.toml) and debootstrap for the `local` base profile.
+# pants.toml), debootstrap for the `local` base profile, and the compilers the first-party
+# wheels (src/) build with: a C++ compiler and cargo/rustc (rustup's or Debian's).
 #
 # Provisions only what is missing, and only as root on a Debian-family host; anywhere else
 # it prints the commands to run. Silent and fast (one `docker version`) when all is there.
@@ -16,6 +17,8 @@ engine_answers() { "$docker_cli" version --format '{{.Server.Version}}' >/dev/nu
 missing_pkgs=()
 [[ -x "$docker_cli" ]] || missing_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || [[ -x /usr/sbin/debootstrap ]] || missing_pkgs+=(debootstrap)
+command -v c++ >/dev/null 2>&1 || missing_pkgs+=(g++)
+command -v cargo >/dev/null 2>&1 || missing_pkgs+=(cargo)
 
 if [[ ${#missing_pkgs[@]} -eq 0 ]] && engine_answers; then
   exit 0

@@ -100,6 +100,12 @@ RUN --mount=type=bind,source={pex},target=/tmp/python-env.pex \\
     PEX_TOOLS=1 python{python} /tmp/python-env.pex venv --collisions-ok --compile {venv} \\
  && {venv}/bin/python -c "import dynamo" \\
  && chown -R root:root {venv}
+# First-party wheels (src/) in a layer of their own: changing one rebuilds this layer only.
+{wheels}
+# Docker's health check: the Rust probe, no Python start-up. Point DYNAMO_HEALTH_URL at the
+# frontend (default http://127.0.0.1:8000/health) or at a worker's system status server.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \\
+    CMD ["dynamo-imagekit", "probe"]
 # Declared after the install so that a version label never invalidates its cache.
 ARG DYNAMO_VERSION
 ARG NIXL_VERSION
@@ -120,9 +126,40 @@ RUN --mount=type=bind,source={pex},target=/tmp/dev-tools.pex \\
  && {dev_venv}/bin/python -c "import site; print(site.getsitepackages()[0])" > /tmp/sp \\
  && {venv}/bin/python -c "import site; print(site.getsitepackages()[0])" > "$(cat /tmp/sp)/dynamo-runtime.pth" \\
  && rm /tmp/sp
+{wheels}
 ENV PATH={dev_venv}/bin:$PATH DYNAMO_STAGE=dev
 USER {user}
 """
+
+
+# First-party wheels (native_wheel targets under src/) each stage installs into its venv:
+# stage -> ((target, distribution), ...). The dev stage inherits runtime's.
+STAGE_WHEELS = (
+    ("runtime", (("src/rust/imagekit:wheel", "dynamo_imagekit"),)),
+    ("dev", (("src/cpp/hostxfer:wheel", "dynamo_hostxfer"),)),
+)
+WHEEL_DIR = "wheels"  # the native_wheel targets' output_path, in the build context
+
+
+WHEEL_INSTALLER = "build-support/install_wheels.py"  # stdlib only: runtime venvs have no pip
+
+
+def _stage_wheel_targets(stage):
+    return [target for target, _ in dict(STAGE_WHEELS)[stage]] + [
+        "build-support:install-wheels-script"
+    ]
+
+
+def _install_wheels(stage, venv):
+    """A RUN line installing the stage's wheels from the build context, offline."""
+    files = ["/tmp/wheels/{}-*.whl".format(dist) for _, dist in dict(STAGE_WHEELS)[stage]]
+    return (
+        "RUN --mount=type=bind,source={},target=/tmp/wheels "
+        "--mount=type=bind,source={},target=/tmp/install_wheels.py "
+        "{}/bin/python /tmp/install_wheels.py {}".format(
+            WHEEL_DIR, WHEEL_INSTALLER, venv, " ".join(files)
+        )
+    )
 
 
 def _render(template, **values):
@@ -246,15 +283,21 @@ def dynamo_backend_images(backend):
                 base="containers/base:runtime",
                 pex=pex_path + "/python-env.pex",
                 backend=backend,
+                wheels=_install_wheels("runtime", VENV),
             )
             deps = [":python-env"]
         else:
-            lines = _render(_DEV, base=here + ":runtime", pex=pex_path + "/dev-tools.pex")
+            lines = _render(
+                _DEV,
+                base=here + ":runtime",
+                pex=pex_path + "/dev-tools.pex",
+                wheels=_install_wheels("dev", DEV_VENV),
+            )
             deps = [":dev-tools"]
         docker_image(
             name=stage,
             instructions=lines,
-            dependencies=deps,
+            dependencies=deps + _stage_wheel_targets(stage),
             image_tags=[stage, "{}-{}".format(stage, versions()["dynamo"])],
             image_labels=_oci_labels("dynamo {} {}".format(backend, stage)),
             extra_build_args=version_args,

@@ -33,6 +33,7 @@ from dynamo_wheels.subsystem import NativeWheels
 from dynamo_wheels.target_types import (
     NativeWheelEnvVarsField,
     NativeWheelOutputPathField,
+    NativeWheelProjectDirField,
     NativeWheelSourcesField,
 )
 
@@ -65,6 +66,7 @@ class NativeWheelFieldSet(PackageFieldSet):
 
     sources: NativeWheelSourcesField
     output_path: NativeWheelOutputPathField
+    project_dir: NativeWheelProjectDirField
     env_vars: NativeWheelEnvVarsField
 
 
@@ -107,7 +109,9 @@ def build_env_names(subsystem: NativeWheels, target_env_vars: tuple[str, ...]) -
 async def package_native_wheel(
     field_set: NativeWheelFieldSet, subsystem: NativeWheels, python_setup: PythonSetup
 ) -> BuiltPackage:
-    source_dir = field_set.address.spec_path
+    source_dir = os.path.normpath(
+        os.path.join(field_set.address.spec_path, field_set.project_dir.value or ".")
+    )
     pyproject_path = os.path.join(source_dir, "pyproject.toml")
     sources = await Get(SourceFiles, SourceFilesRequest([field_set.sources]))
     pyproject = await Get(
@@ -115,8 +119,9 @@ async def package_native_wheel(
     )
     if not pyproject:
         raise NativeWheelError(
-            f"{field_set.address}: no pyproject.toml among its sources. A native_wheel builds "
-            "the tree under its BUILD file with the backend its pyproject.toml names."
+            f"{field_set.address}: no {pyproject_path} among its sources. A native_wheel builds "
+            "the tree under its BUILD file with the backend that pyproject.toml names (in "
+            "`project_dir`, default: next to the BUILD file)."
         )
     backend = build_backend_of(pyproject_path, pyproject[0].content)
 
@@ -145,7 +150,8 @@ async def package_native_wheel(
             extra_env=extra_env,
             output_directories=(OUT_DIR,),  # Relative to the working directory.
             description=f"Build {field_set.address} with {backend}",
-            level=LogLevel.DEBUG,
+            # INFO: the log shows which wheels a change rebuilt.
+            level=LogLevel.INFO,
         ),
     )
     output_path = field_set.output_path.value or ""

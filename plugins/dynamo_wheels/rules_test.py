@@ -78,8 +78,20 @@ def test_fields_default_to_the_whole_tree(rule_runner: RuleRunner) -> None:
 
 def test_missing_pyproject_names_the_target(rule_runner: RuleRunner) -> None:
     rule_runner.write_files({"src/kit/BUILD": 'native_wheel(name="wheel")', "src/kit/a.rs": ""})
-    with pytest.raises(ExecutionError, match=r"src/kit:wheel: no pyproject.toml among its sources"):
+    message = r"src/kit:wheel: no src/kit/pyproject.toml among its sources"
+    with pytest.raises(ExecutionError, match=message):
         package(rule_runner, "src/kit")
+
+
+def test_project_dir_moves_where_pyproject_is_looked_for(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "up/BUILD": 'native_wheel(name="wheel", project_dir="lib/bindings/python")',
+            "up/pyproject.toml": MATURIN_PYPROJECT,  # the workspace's, not the bindings'
+        }
+    )
+    with pytest.raises(ExecutionError, match=r"no up/lib/bindings/python/pyproject.toml"):
+        package(rule_runner, "up")
 
 
 def test_unset_resolve_says_what_to_set(rule_runner: RuleRunner) -> None:

@@ -31,6 +31,19 @@ class NativeWheelOutputPathField(StringField):
     help = "Folder under `dist/` (and in Docker build contexts) that receives the wheel."
 
 
+class NativeWheelProjectDirField(StringField):
+    alias = "project_dir"
+    default = "."
+    help = softwrap(
+        """
+        The directory, relative to the BUILD file, that holds `pyproject.toml`; the build
+        backend runs there. Set it when the target sits at the root of a larger tree whose
+        files the backend reads (an upstream Cargo workspace with its bindings in
+        `lib/bindings/python`, say).
+        """
+    )
+
+
 class NativeWheelEnvVarsField(StringSequenceField):
     alias = "env_vars"
     default = ()
@@ -53,6 +66,7 @@ class NativeWheelTarget(Target):
         *COMMON_TARGET_FIELDS,
         NativeWheelSourcesField,
         NativeWheelOutputPathField,
+        NativeWheelProjectDirField,
         NativeWheelEnvVarsField,
         NativeWheelDependenciesField,
     )

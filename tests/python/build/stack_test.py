@@ -14,6 +14,7 @@ from pants.backend.python.target_types import PexBinary, PythonRequirementTarget
 from pants.backend.shell.target_types import ShellCommandTarget, ShellSourceTarget
 from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.target import Dependencies
 from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import register
@@ -67,6 +68,21 @@ def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: Rule
     target = rule_runner.get_target(Address("containers/vllm", target_name="runtime"))
     build_args = dict(a.split("=", 1) for a in target[DockerImageBuildArgsField].value or ())
     assert set(build_args) >= {"DYNAMO_VERSION", "NIXL_VERSION", "FRAMEWORK_VERSION"}
+
+
+def test_stages_install_their_first_party_wheels(rule_runner: RuleRunner) -> None:
+    with_prelude(rule_runner)
+    for stage, wheel, distribution in (
+        ("runtime", "src/rust/imagekit:wheel", "dynamo_imagekit"),
+        ("dev", "src/cpp/hostxfer:wheel", "dynamo_hostxfer"),
+    ):
+        address = Address("containers/vllm", target_name=stage)
+        target = rule_runner.get_target(address)
+        # A dependency, so a change in the wheel's sources rebuilds this image.
+        assert wheel in (target[Dependencies].value or ()), stage
+        assert f"/tmp/wheels/{distribution}-*.whl" in instructions(rule_runner, address)
+    runtime = instructions(rule_runner, Address("containers/vllm", target_name="runtime"))
+    assert 'CMD ["dynamo-imagekit", "probe"]' in runtime
 
 
 def test_image_builds_are_hermetic(rule_runner: RuleRunner) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from smoke.docker_helpers import BuiltImage, docker, http_get, wait_until
@@ -20,9 +21,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Serving:
+    base_url: str
+    container: str
+
+
 @contextlib.contextmanager
 def dynamo_serving(image: BuiltImage, startup_timeout: float = 240):
-    """Starts frontend + mocker in one container; yields the frontend's base URL."""
+    """Starts frontend + mocker in one container; yields its name and the frontend's URL."""
     port = free_port()
     name = f"dynamo-smoke-{uuid.uuid4().hex[:8]}"
     # The model dir's path relative to the working dir doubles as the served model name.
@@ -37,7 +44,12 @@ exec python -m dynamo.frontend --http-port {port} {DISCOVERY_FLAGS}
 """
     # Host networking keeps the test independent of the engine's bridge/iptables setup;
     # the port is picked free on loopback.
-    docker("create", "--name", name, "--network", "host", image.image_id, "bash", "-c", script)
+    # The image's own HEALTHCHECK runs, pointed at this frontend and probing every 2 s.
+    health = ["-e", f"DYNAMO_HEALTH_URL=http://127.0.0.1:{port}/health", "--health-interval=2s"]
+    docker(
+        "create", "--name", name, "--network", "host", *health, image.image_id,
+        "bash", "-c", script,
+    )  # fmt: skip
     try:
         docker("cp", str(Path(__file__).with_name("tiny_model.py")), f"{name}:/tmp/tiny_model.py")
         docker("start", name)
@@ -57,7 +69,7 @@ exec python -m dynamo.frontend --http-port {port} {DISCOVERY_FLAGS}
             wait_until(model_listed, startup_timeout, what=f"/v1/models to list {MODEL!r}")
         except AssertionError as e:
             raise AssertionError(f"{e}\n--- container logs ---\n{logs(name)}") from None
-        yield base
+        yield Serving(base, name)
     finally:
         docker("rm", "-f", name, check=False)
 

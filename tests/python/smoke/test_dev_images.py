@@ -1,5 +1,7 @@
 """The dev stage: built on runtime, adds developer tools that see the runtime's packages."""
 
+import json
+
 from smoke.docker_helpers import built_image
 
 IMAGE = "containers/dynamo:dev"
@@ -20,3 +22,12 @@ def test_dev_is_built_on_runtime():
     dev = built_image(IMAGE).inspect()["RootFS"]["Layers"]
     assert dev[: len(runtime)] == runtime, "dev must start with every layer of runtime"
     assert len(dev) > len(runtime)
+
+
+def test_hostxfer_bench_moves_and_verifies_bytes_between_two_processes():
+    out = built_image(IMAGE).run(
+        "python", "-m", "dynamo_hostxfer", "bench", "--size", str(1 << 20), "--iterations", "3",
+        "--json",
+    )  # fmt: skip
+    result = json.loads(out)
+    assert result["verified"] is True and result["write_gbps"] > 0, result

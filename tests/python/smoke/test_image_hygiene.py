@@ -1,5 +1,7 @@
 """Properties every runtime image must have: non-root, no compilers, OCI labels, versions."""
 
+import json
+
 import pytest
 
 from smoke.docker_helpers import built_image
@@ -30,11 +32,17 @@ def test_oci_labels(image):
     assert labels["org.opencontainers.image.version"] == image.env()["DYNAMO_VERSION"]
 
 
-def test_installed_versions_match_the_pins(image):
+def test_sanity_report_shows_the_pinned_stack(image):
+    # The imagekit wheel's report, as an image's first command would print it.
     env = image.env()
-    out = image.run(
-        "python",
-        "-c",
-        "import importlib.metadata as m; print(m.version('ai-dynamo'), m.version('nixl'))",
-    )
-    assert out.split() == [env["DYNAMO_VERSION"], env["NIXL_VERSION"]]
+    report = json.loads(image.run("python", "-m", "dynamo_imagekit", "report", "--json"))
+    assert report["packages"]["ai-dynamo"] == env["DYNAMO_VERSION"]
+    assert report["packages"]["nixl"] == env["NIXL_VERSION"]
+    assert report["image"]["dynamo_backend"] == env["DYNAMO_BACKEND"]
+    assert report["python"].startswith("3.11.")
+    assert report["gpu"]["devices"] == 0  # no GPU on the build machines
+
+
+def test_healthcheck_is_the_rust_probe(image):
+    check = image.inspect()["Config"]["Healthcheck"]
+    assert check["Test"] == ["CMD", "dynamo-imagekit", "probe"], check
