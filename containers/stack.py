@@ -146,8 +146,6 @@ STAGE_WHEELS = (
     ("dev", (("src/cpp/hostxfer:wheel", "dynamo_hostxfer"),)),
 )
 WHEEL_DIR = "wheels"  # the native_wheel targets' output_path, in the build context
-
-
 WHEEL_INSTALLER = "build-support/install_wheels.py"  # stdlib only: runtime venvs have no pip
 
 
