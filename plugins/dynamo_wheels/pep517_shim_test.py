@@ -7,6 +7,15 @@ import pytest
 from dynamo_wheels import pep517_shim
 
 
+@pytest.fixture(autouse=True)
+def restore_environ():
+    # configure_env writes os.environ directly, as it does in the build process.
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 def test_split_tag() -> None:
     assert pep517_shim.split_tag("manylinux_2_34_x86_64") == ("manylinux_2_34", "x86_64")
     assert pep517_shim.split_tag("manylinux_2_28_aarch64") == ("manylinux_2_28", "aarch64")
@@ -43,3 +52,34 @@ def test_missing_host_compiler_says_how_to_install(monkeypatch) -> None:
         pep517_shim.check_host_tools("maturin")
     with pytest.raises(SystemExit, match=r"mesonpy needs c\+\+ .*apt-get install g\+\+"):
         pep517_shim.check_host_tools("mesonpy")
+
+
+def test_cross_maturin_build_targets_the_tag_architecture(monkeypatch) -> None:
+    monkeypatch.delenv("MATURIN_PEP517_ARGS", raising=False)
+    monkeypatch.delenv("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", raising=False)
+    monkeypatch.setattr(pep517_shim.platform, "machine", lambda: "x86_64")
+    assert pep517_shim.is_cross("manylinux_2_34_aarch64")
+    assert not pep517_shim.is_cross("manylinux_2_34_x86_64")
+    pep517_shim.configure_env("maturin", "manylinux_2_34_aarch64")
+    assert os.environ["MATURIN_PEP517_ARGS"] == (
+        "--compatibility manylinux_2_34 --target aarch64-unknown-linux-gnu"
+    )
+    assert os.environ["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"] == "aarch64-linux-gnu-gcc"
+
+
+def test_native_wheel_path_replaces_the_search_path(monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/root/.cargo/bin:/usr/bin")
+    monkeypatch.setenv("NATIVE_WHEEL_PATH", "/usr/bin:/bin")
+    pep517_shim.configure_env("maturin", "manylinux_2_34_x86_64")
+    assert os.environ["PATH"].split(os.pathsep)[1:] == ["/usr/bin", "/bin"]
+
+
+def test_meson_cross_file_names_the_cross_toolchain(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(pep517_shim.os.path, "exists", lambda path: True)
+    settings = pep517_shim.meson_cross_settings("manylinux_2_34_aarch64", str(tmp_path))
+    (arg,) = settings["setup-args"]
+    cross_file = arg.split("=", 1)[1]
+    text = open(cross_file).read()
+    assert "cpp = 'aarch64-linux-gnu-g++'" in text and "cpu_family = 'aarch64'" in text
+    wrapper = text.split("python = '")[1].split("'")[0]
+    assert "_sysconfigdata__linux_aarch64-linux-gnu" in open(wrapper).read()

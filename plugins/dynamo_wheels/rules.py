@@ -33,6 +33,7 @@ from dynamo_wheels.subsystem import NativeWheels
 from dynamo_wheels.target_types import (
     NativeWheelEnvVarsField,
     NativeWheelOutputPathField,
+    NativeWheelPlatformTagField,
     NativeWheelProjectDirField,
     NativeWheelSourcesField,
 )
@@ -67,6 +68,7 @@ class NativeWheelFieldSet(PackageFieldSet):
     sources: NativeWheelSourcesField
     output_path: NativeWheelOutputPathField
     project_dir: NativeWheelProjectDirField
+    platform_tag: NativeWheelPlatformTagField
     env_vars: NativeWheelEnvVarsField
 
 
@@ -144,7 +146,12 @@ async def package_native_wheel(
         ProcessResult,
         VenvPexProcess(
             tools,
-            argv=(SHIM_NAME, backend, OUT_DIR, subsystem.platform_tag),
+            argv=(
+                SHIM_NAME,
+                backend,
+                OUT_DIR,
+                field_set.platform_tag.value or subsystem.platform_tag,
+            ),
             input_digest=input_digest,
             working_directory=source_dir,
             extra_env=extra_env,

@@ -44,6 +44,18 @@ class NativeWheelProjectDirField(StringField):
     )
 
 
+class NativeWheelPlatformTagField(StringField):
+    alias = "platform_tag"
+    default = None
+    help = softwrap(
+        """
+        The wheel's platform tag, when not `[native-wheels].platform_tag`. A tag for another
+        architecture (`manylinux_2_34_aarch64` on an x86_64 machine) cross compiles with
+        Debian's cross toolchain: see docs/wheels.md.
+        """
+    )
+
+
 class NativeWheelEnvVarsField(StringSequenceField):
     alias = "env_vars"
     default = ()
@@ -67,6 +79,7 @@ class NativeWheelTarget(Target):
         NativeWheelSourcesField,
         NativeWheelOutputPathField,
         NativeWheelProjectDirField,
+        NativeWheelPlatformTagField,
         NativeWheelEnvVarsField,
         NativeWheelDependenciesField,
     )

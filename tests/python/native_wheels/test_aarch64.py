@@ -1,0 +1,56 @@
+"""The aarch64 wheels (cross compiled, tagged `arm64`): tags, architecture, and the Rust
+binary run under qemu. Run: ./pants --tag="['arm64']" test tests/python/native_wheels::
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from native_wheels.helpers import built_wheel
+
+AARCH64_WHEELS = Path("wheels-aarch64")
+EM_AARCH64 = 183  # ELF e_machine
+
+
+def elf_machine(data: bytes) -> int:
+    assert data[:4] == b"\x7fELF", "not an ELF file"
+    return int.from_bytes(data[18:20], "little")
+
+
+@pytest.mark.parametrize("distribution", ["dynamo_imagekit", "dynamo_hostxfer"])
+def test_tagged_manylinux_aarch64_within_the_production_glibc(distribution: str) -> None:
+    wheel = built_wheel(distribution, AARCH64_WHEELS)
+    assert wheel.name.endswith("-manylinux_2_34_aarch64.whl")
+    shown = subprocess.run(
+        [sys.executable, "-m", "auditwheel", "show", str(wheel)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert re.search(r'platform tag:\s+"manylinux_2_(\d+)_aarch64"', " ".join(shown.split()))
+
+
+def test_hostxfer_extension_is_built_for_aarch64() -> None:
+    with zipfile.ZipFile(built_wheel("dynamo_hostxfer", AARCH64_WHEELS)) as wheel:
+        (name,) = (n for n in wheel.namelist() if n.endswith(".so"))
+        assert name == "dynamo_hostxfer/_native.cpython-311-aarch64-linux-gnu.so"
+        assert elf_machine(wheel.read(name)) == EM_AARCH64
+
+
+def test_imagekit_binary_runs_under_emulation(tmp_path: Path) -> None:
+    qemu = shutil.which("qemu-aarch64-static")
+    assert qemu, "needs Debian's qemu-user-static (docs/wheels.md, aarch64)"
+    with zipfile.ZipFile(built_wheel("dynamo_imagekit", AARCH64_WHEELS)) as wheel:
+        binary = tmp_path / "dynamo-imagekit"
+        binary.write_bytes(wheel.read("dynamo_imagekit-0.1.0.data/scripts/dynamo-imagekit"))
+    binary.chmod(0o755)
+    assert elf_machine(binary.read_bytes()) == EM_AARCH64
+    facts = subprocess.run([qemu, str(binary), "facts"], capture_output=True, text=True)
+    assert facts.returncode == 0, facts.stderr
+    assert '"arch": "aarch64"' in facts.stdout
