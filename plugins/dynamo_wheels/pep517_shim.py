@@ -4,8 +4,9 @@ Run by the `native_wheel` rule with the tool venv's Python, in the source tree:
 
     python pep517_shim.py BACKEND OUT_DIR PLATFORM_TAG
 
-Standalone on purpose (stdlib only, Python 3.9+): tests run it to rebuild a wheel outside
-Pants and compare bytes.
+Standalone on purpose (stdlib only, Python 3.9+): it runs in the build tools' venv, not in
+Pants. A tag for another architecture than this machine's makes it a cross build
+(docs/wheels.md, aarch64).
 """
 
 from __future__ import annotations
