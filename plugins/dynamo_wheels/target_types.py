@@ -63,7 +63,8 @@ class NativeWheelEnvVarsField(StringSequenceField):
         """
         Extra environment for the build backend: `NAME=value`, or `NAME` to pass Pants'
         own value. `PATH`, `HOME`, `CARGO_HOME` and `RUSTUP_HOME` are always passed (the
-        host's compilers and Rust toolchain).
+        host's compilers and Rust toolchain); `PATH=...` replaces the search path the backend
+        sees.
         """
     )
 

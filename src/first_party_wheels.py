@@ -1,0 +1,25 @@
+# BUILD-file prelude (pants.toml: build_file_prelude_globs) for the first-party wheels.
+
+
+def first_party_wheel(description):
+    """The targets of one wheel under src/ (pyproject.toml and python/ beside the BUILD file).
+
+    :wheel          what images install (containers/stack.py: STAGE_WHEELS) and tests test
+    :lib            its Python half, for lint
+    :wheel-rebuild  a second, independent build (another sandbox, another time); the
+                    reproducibility test compares it with :wheel byte for byte
+    :wheel-aarch64  the aarch64 cross build with Debian's toolchain (docs/wheels.md): /usr/bin
+                    first, for Debian's rustc with its aarch64 std (rustup cannot fetch it
+                    offline). Tagged `arm64`, which `::` leaves out:
+                    ./pants --tag="['arm64']" package src::
+    """
+    native_wheel(name="wheel", description=description)
+    python_sources(name="lib", sources=["python/**/*.py"])
+    native_wheel(name="wheel-rebuild", output_path="wheels-rebuild", env_vars=["DYNAMO_REBUILD=1"])
+    native_wheel(
+        name="wheel-aarch64",
+        platform_tag="manylinux_2_34_aarch64",
+        output_path="wheels-aarch64",
+        env_vars=["PATH=/usr/bin:/bin"],
+        tags=["arm64"],
+    )
