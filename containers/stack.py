@@ -147,6 +147,9 @@ STAGE_WHEELS = (
 )
 WHEEL_DIR = "wheels"  # the native_wheel targets' output_path, in the build context
 WHEEL_INSTALLER = "build-support/install_wheels.py"  # stdlib only: runtime venvs have no pip
+# Where a stage's RUN sees them (bind mounts inside the build; nothing lands in a layer).
+WHEEL_MOUNT = "/tmp/wheels"
+INSTALLER_MOUNT = "/tmp/install_wheels.py"
 
 
 def _stage_wheel_targets(stage):
@@ -157,12 +160,17 @@ def _stage_wheel_targets(stage):
 
 def _install_wheels(stage, venv):
     """A RUN line installing the stage's wheels from the build context, offline."""
-    files = ["/tmp/wheels/{}-*.whl".format(dist) for _, dist in dict(STAGE_WHEELS)[stage]]
+    files = ["{}/{}-*.whl".format(WHEEL_MOUNT, dist) for _, dist in dict(STAGE_WHEELS)[stage]]
     return (
-        "RUN --mount=type=bind,source={},target=/tmp/wheels "
-        "--mount=type=bind,source={},target=/tmp/install_wheels.py "
-        "{}/bin/python /tmp/install_wheels.py {}".format(
-            WHEEL_DIR, WHEEL_INSTALLER, venv, " ".join(files)
+        "RUN --mount=type=bind,source={},target={} --mount=type=bind,source={},target={} "
+        "{}/bin/python {} {}".format(
+            WHEEL_DIR,
+            WHEEL_MOUNT,
+            WHEEL_INSTALLER,
+            INSTALLER_MOUNT,
+            venv,
+            INSTALLER_MOUNT,
+            " ".join(files),
         )
     )
 
