@@ -2,7 +2,9 @@
 # Makes sure this host can build and run the images: a Docker engine that answers, the
 # BuildKit-capable client Pants is configured to use (/usr/bin/docker, see [docker] in
 # pants.toml), debootstrap for the `local` base profile, and the compilers the first-party
-# wheels (src/) build with: a C++ compiler and cargo/rustc (rustup's or Debian's).
+# wheels (src/) build with: a C++ compiler and cargo/rustc (rustup's or Debian's); qemu
+# emulation for the other architecture of the image matrix (amd64 <-> arm64) and Debian's
+# docker-registry (the local registry the multi-arch test publishes to).
 #
 # Provisions only what is missing, and only as root on a Debian-family host; anywhere else
 # it prints the commands to run. Silent and fast (one `docker version`) when all is there.
@@ -14,13 +16,25 @@ dockerd_log=/var/log/dynamo-dockerd.log
 
 engine_answers() { "$docker_cli" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
+# The architecture the image matrix builds under emulation on this host.
+case "$(uname -m)" in
+  aarch64) emulated=x86_64 ;;
+  *) emulated=aarch64 ;;
+esac
+binfmt=/proc/sys/fs/binfmt_misc
+emulation_ready() { [[ -e "$binfmt/qemu-$emulated" ]]; }
+
 missing_pkgs=()
 [[ -x "$docker_cli" ]] || missing_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || [[ -x /usr/sbin/debootstrap ]] || missing_pkgs+=(debootstrap)
 command -v c++ >/dev/null 2>&1 || missing_pkgs+=(g++)
 command -v cargo >/dev/null 2>&1 || missing_pkgs+=(cargo)
+# Only the multi-arch builds and their test need these; without them the rest still builds.
+matrix_pkgs=()
+[[ -e /usr/lib/binfmt.d/qemu-$emulated.conf ]] || matrix_pkgs+=(qemu-user-static)
+command -v docker-registry >/dev/null 2>&1 || matrix_pkgs+=(docker-registry)
 
-if [[ ${#missing_pkgs[@]} -eq 0 ]] && engine_answers; then
+if [[ ${#missing_pkgs[@]} -eq 0 && ${#matrix_pkgs[@]} -eq 0 ]] && engine_answers && emulation_ready; then
   exit 0
 fi
 
@@ -29,10 +43,18 @@ if [[ "$(id -u)" == 0 && -f /etc/debian_version ]] && command -v apt-get >/dev/n
   can_provision=true
 fi
 
+if ! $can_provision && [[ ${#missing_pkgs[@]} -eq 0 ]] && engine_answers; then
+  say "multi-arch builds need: apt-get install -y qemu-user-static docker-registry" \
+      "(and: systemctl restart systemd-binfmt); everything else is ready"
+  exit 0
+fi
+missing_pkgs+=("${matrix_pkgs[@]}")
+
 if ! $can_provision; then
   say "this host is missing what image builds need, and it can only provision itself as root on Debian/Ubuntu."
   [[ ${#missing_pkgs[@]} -gt 0 ]] && say "install:  sudo apt-get update && sudo apt-get install -y ${missing_pkgs[*]}"
   say "start the engine:  sudo systemctl start docker   (or: sudo dockerd &)"
+  emulation_ready || say "enable $emulated emulation:  sudo systemctl restart systemd-binfmt"
   say "then make sure your user can reach it:  sudo usermod -aG docker \$USER  (and log in again)"
   exit 1
 fi
@@ -62,4 +84,13 @@ if ! engine_answers; then
     exit 1
   fi
   say "Docker engine $("$docker_cli" version --format '{{.Server.Version}}') is up"
+fi
+
+if ! emulation_ready; then
+  # Containers and hosts without systemd-binfmt: register the handler qemu-user-static ships
+  # (flag F: the kernel keeps the interpreter open, so it works inside build containers too).
+  mountpoint -q "$binfmt" || mount -t binfmt_misc binfmt_misc "$binfmt"
+  sed -n 's/^\(:.*\)$/\1/p' "/usr/lib/binfmt.d/qemu-$emulated.conf" > "$binfmt/register"
+  emulation_ready || { say "could not register qemu-$emulated with binfmt_misc"; exit 1; }
+  say "registered qemu-$emulated for the other architecture of the image matrix"
 fi

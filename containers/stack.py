@@ -54,11 +54,17 @@ LOCAL_BASE_PACKAGES = (
 )
 # The base flavours: `runtime` (what every image runs on) and `devel` (a build base with
 # compilers and Python headers, for compiling against CUDA under the production profile;
-# no image builds on it yet). name -> (CUDA image flavour, packages added to the runtime's).
+# no image builds on it yet).
+# name -> (CUDA image flavour, packages added to the runtime's, platforms built).
+# More than one platform makes a multiarch_docker_image (plugins/dynamo_images): one image
+# per platform (`containers/base:runtime#arm64`) and a manifest list (`#manifest`).
 BASE_FLAVOURS = (
-    ("runtime", ("runtime", ())),
-    ("devel", ("devel", ("build-essential", "pkg-config", "python{python}-dev"))),
+    ("runtime", ("runtime", (), ("linux/amd64", "linux/arm64"))),
+    ("devel", ("devel", ("build-essential", "pkg-config", "python{python}-dev"), ("linux/amd64",))),
 )
+# The platform of the backend images: their Python stack is resolved for this host only
+# (an arm64 image needs an aarch64 resolve of the images lockfile and aarch64 wheels).
+IMAGE_PLATFORM = "linux/amd64"
 
 # Backends: what each family's runtime installs on top of the base.
 # name -> (requirement targets, framework whose version the image reports)
@@ -220,44 +226,43 @@ def image_requirements():
         python_requirement(name=name, requirements=reqs, resolve="images")
 
 
+def _base_address(flavour, platforms, platform):
+    """The address of a base image for one platform (`#<arch>` if it has several)."""
+    address = "containers/base:" + flavour
+    return address + "#" + platform.split("/")[1] if len(platforms) > 1 else address
+
+
 def dynamo_base():
     """containers/base: the `runtime` and `devel` bases, and their rootfs (local profile)."""
     profile = base_profile()
     python = versions()["python"]
-    for name, (flavour, extra_packages) in BASE_FLAVOURS:
+    for name, (flavour, extra_packages, platforms) in BASE_FLAVOURS:
         extra = [package.format(python=python) for package in extra_packages]
+        multiarch = len(platforms) > 1
         if profile == "local":
-            rootfs = "rootfs" if name == "runtime" else "rootfs-" + name
-            tarball = "containers/base/{}.tar".format(rootfs)
-            shell_command(
-                name=rootfs,
-                command="bash build-support/debootstrap-rootfs.sh {} {} {}".format(
-                    versions()["debian"], tarball, ",".join(list(LOCAL_BASE_PACKAGES) + extra)
-                ),
-                execution_dependencies=["build-support:debootstrap-rootfs"],
-                # The script runs the host's debootstrap with the system PATH it needs.
-                tools=["bash"],
-                extra_env_vars=["DEBIAN_MIRROR"],
-                output_files=[tarball],
-                timeout=900,
-                workdir="/",
-                description="Debian {} rootfs for the local {} base".format(
-                    versions()["debian"], name
-                ),
+            # {arch} is filled per platform by multiarch_docker_image.
+            rootfs = ("rootfs" if name == "runtime" else "rootfs-" + name) + (
+                "-{arch}" if multiarch else ""
             )
-            head = _render(_BASE_LOCAL, rootfs=tarball)
+            head = _render(_BASE_LOCAL, rootfs="containers/base/{}.tar".format(rootfs))
             deps = [":" + rootfs]
+            for platform in platforms:
+                arch = platform.split("/")[1]
+                _base_rootfs(rootfs.replace("{arch}", arch), arch, extra, name)
         else:
             packages = "".join(" " + package for package in extra)
             cuda_image = CUDA_IMAGE.format(flavour=flavour)
             head = _render(_BASE_PRODUCTION, cuda_image=cuda_image, packages=packages)
             deps = []
-        tag = "{}-{}".format(profile, python)
-        docker_image(
+        tag = "{}-{}".format(profile, python) if name == "runtime" else "{}-{}-{}".format(
+            name, profile, python
+        )
+        image = multiarch_docker_image if multiarch else docker_image
+        image(
             name=name,
             instructions=head + _render(_BASE_COMMON),
             dependencies=deps,
-            image_tags=[tag if name == "runtime" else "{}-{}".format(name, tag)],
+            image_tags=[tag, tag + "-{build_args.DYNAMO_GIT_SHA}"],
             image_labels=_oci_labels(
                 "dynamo base{} ({} profile)".format("" if name == "runtime" else " " + name, profile),
                 with_revision=False,
@@ -268,7 +273,29 @@ def dynamo_base():
                 python,
                 "" if name == "runtime" else ", compilers and Python headers",
             ),
+            **({"platforms": list(platforms)} if multiarch else {"build_platform": platforms[0]}),
         )
+
+
+def _base_rootfs(name, arch, extra_packages, flavour):
+    tarball = "containers/base/{}.tar".format(name)
+    shell_command(
+        name=name,
+        command="bash build-support/debootstrap-rootfs.sh {} {} {} {}".format(
+            versions()["debian"], tarball, ",".join(list(LOCAL_BASE_PACKAGES) + extra_packages), arch
+        ),
+        execution_dependencies=["build-support:debootstrap-rootfs"],
+        # The script runs the host's debootstrap with the system PATH it needs.
+        tools=["bash"],
+        extra_env_vars=["DEBIAN_MIRROR"],
+        output_files=[tarball],
+        # arm64 runs debootstrap's second stage under qemu emulation.
+        timeout=1800,
+        workdir="/",
+        description="Debian {} {} rootfs for the local {} base".format(
+            versions()["debian"], arch, flavour
+        ),
+    )
 
 
 def dynamo_backend_images(backend):
@@ -309,7 +336,7 @@ def dynamo_backend_images(backend):
         if stage == "runtime":
             lines = _render(
                 _RUNTIME,
-                base="containers/base:runtime",
+                base=_base_address("runtime", dict(BASE_FLAVOURS)["runtime"][2], IMAGE_PLATFORM),
                 pex=pex_path + "/python-env.pex",
                 backend=backend,
                 wheels=_install_wheels("runtime", VENV),
@@ -327,9 +354,14 @@ def dynamo_backend_images(backend):
             name=stage,
             instructions=lines,
             dependencies=deps + _stage_wheel_targets(stage),
-            image_tags=[stage, "{}-{}".format(stage, versions()["dynamo"])],
+            image_tags=[
+                stage,
+                "{}-{}".format(stage, versions()["dynamo"]),
+                "{}-{}-{{build_args.DYNAMO_GIT_SHA}}".format(stage, versions()["dynamo"]),
+            ],
             image_labels=_oci_labels("dynamo {} {}".format(backend, stage)),
             extra_build_args=version_args,
             build_network="none",
+            build_platform=IMAGE_PLATFORM,
             description="Dynamo {} {} image".format(backend, stage),
         )

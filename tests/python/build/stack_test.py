@@ -22,7 +22,7 @@ from pants.engine.target import Dependencies
 from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import register
-from dynamo_images.target_types import DockerImageBuildNetworkField
+from dynamo_images.target_types import DockerImageBuildNetworkField, DockerImageBuildPlatformField
 
 PRELUDE = "containers/stack.py"
 
@@ -31,6 +31,7 @@ PRELUDE = "containers/stack.py"
 def rule_runner() -> RuleRunner:
     runner = RuleRunner(
         target_types=[
+            *register.target_types(),
             DockerImageTarget,
             PexBinary,
             PythonRequirementTarget,
@@ -64,7 +65,7 @@ def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: Rule
     with_prelude(rule_runner)
     runtime = instructions(rule_runner, Address("containers/vllm", target_name="runtime"))
     dev = instructions(rule_runner, Address("containers/vllm", target_name="dev"))
-    assert "ARG BASE_IMAGE=containers/base:runtime" in runtime
+    assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in runtime
     assert "source=containers.vllm/python-env.pex" in runtime
     assert "ARG BASE_IMAGE=containers/vllm:runtime" in dev
     assert "source=containers.vllm/dev-tools.pex" in dev
@@ -89,21 +90,37 @@ def test_stages_install_their_first_party_wheels(rule_runner: RuleRunner) -> Non
     assert 'CMD ["dynamo-imagekit", "probe"]' in runtime
 
 
-def test_image_builds_are_hermetic(rule_runner: RuleRunner) -> None:
+def test_image_builds_are_hermetic_and_name_their_platform(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner)
     for name in ("runtime", "dev"):
         target = rule_runner.get_target(Address("containers/vllm", target_name=name))
         assert target[DockerImageBuildNetworkField].value == "none"
+        assert target[DockerImageBuildPlatformField].value == "linux/amd64"
+
+
+def base(name: str, arch: str | None = None) -> Address:
+    return Address("containers/base", target_name=name, generated_name=arch)
+
+
+def test_the_runtime_base_is_built_for_amd64_and_arm64(rule_runner: RuleRunner) -> None:
+    with_prelude(rule_runner)
+    for arch in ("amd64", "arm64"):
+        image = rule_runner.get_target(base("runtime", arch))
+        assert image[DockerImageBuildPlatformField].value == f"linux/{arch}"
+        assert instructions(rule_runner, base("runtime", arch)).startswith(
+            f"FROM scratch\nADD containers/base/rootfs-{arch}.tar /"
+        )
+        rootfs = rule_runner.get_target(Address("containers/base", target_name=f"rootfs-{arch}"))
+        assert rootfs[ShellCommandCommandField].value.endswith(f" {arch}")
+    rule_runner.get_target(base("runtime", "manifest"))
 
 
 def test_local_profile_builds_the_base_from_a_debootstrap_rootfs(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner)
-    base = instructions(rule_runner, Address("containers/base", target_name="runtime"))
-    assert base.startswith("FROM scratch\nADD containers/base/rootfs.tar /")
     # The devel base: the same rootfs recipe plus compilers; the runtime one has none.
-    devel = instructions(rule_runner, Address("containers/base", target_name="devel"))
+    devel = instructions(rule_runner, base("devel"))
     assert devel.startswith("FROM scratch\nADD containers/base/rootfs-devel.tar /")
-    rootfs = rule_runner.get_target(Address("containers/base", target_name="rootfs"))
+    rootfs = rule_runner.get_target(Address("containers/base", target_name="rootfs-amd64"))
     rootfs_devel = rule_runner.get_target(Address("containers/base", target_name="rootfs-devel"))
     assert "build-essential" in rootfs_devel[ShellCommandCommandField].value
     assert "build-essential" not in rootfs[ShellCommandCommandField].value
@@ -111,20 +128,20 @@ def test_local_profile_builds_the_base_from_a_debootstrap_rootfs(rule_runner: Ru
 
 def test_production_profile_uses_the_cuda_base(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner, env={"DYNAMO_BASE_PROFILE": "production"})
-    base = instructions(rule_runner, Address("containers/base", target_name="runtime"))
-    assert base.startswith("FROM nvcr.io/nvidia/cuda:")
-    assert "-runtime-ubuntu" in base.splitlines()[0]
-    devel = instructions(rule_runner, Address("containers/base", target_name="devel"))
+    runtime = instructions(rule_runner, base("runtime", "arm64"))
+    assert runtime.startswith("FROM nvcr.io/nvidia/cuda:")
+    assert "-runtime-ubuntu" in runtime.splitlines()[0]
+    devel = instructions(rule_runner, base("devel"))
     assert "-devel-ubuntu" in devel.splitlines()[0]
     assert "build-essential" in devel and "python3.11-dev" in devel
     with pytest.raises(ExecutionError):
-        rule_runner.get_target(Address("containers/base", target_name="rootfs"))
+        rule_runner.get_target(Address("containers/base", target_name="rootfs-amd64"))
 
 
 def test_unknown_profile_names_the_allowed_values(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner, env={"DYNAMO_BASE_PROFILE": "cloud"})
     with pytest.raises(ExecutionError) as error:
-        rule_runner.get_target(Address("containers/base", target_name="runtime"))
+        rule_runner.get_target(base("devel"))
     assert "DYNAMO_BASE_PROFILE='cloud'" in str(error.value)
     assert "local, production" in str(error.value)
 

@@ -1,0 +1,324 @@
+"""Rules of the architecture matrix: per-platform images, their inputs' arch, manifest lists."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from dynamo_wheels.subsystem import NativeWheels
+from dynamo_wheels.target_types import NativeWheelPlatformTagField
+from pants.backend.docker.goals.package_image import DockerPackageFieldSet
+from pants.backend.docker.package_types import BuiltDockerImage
+from pants.backend.docker.subsystems.docker_options import DockerOptions
+from pants.backend.docker.target_types import DockerImageTagsField, DockerImageTarget
+from pants.backend.docker.util_rules.docker_binary import DockerBinary
+from pants.backend.python.target_types import PexCompletePlatformsField, PexPlatformsField
+from pants.core.goals.package import (
+    BuiltPackage,
+    BuiltPackageArtifact,
+    EnvironmentAwarePackageRequest,
+    OutputPathField,
+    PackageFieldSet,
+)
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.core.util_rules.system_binaries import BashBinary
+from pants.engine.addresses import Addresses
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.fs import CreateDigest, Digest, FileContent
+from pants.engine.process import InteractiveProcess
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    DependenciesRequest,
+    FieldSet,
+    GeneratedTargets,
+    GenerateTargetsRequest,
+    InvalidFieldException,
+    Target,
+    Targets,
+    ValidatedDependencies,
+    ValidateDependenciesRequest,
+)
+from pants.engine.unions import UnionMembership, UnionRule
+from pants.util.strutil import bullet_list, softwrap
+
+from dynamo_images.platforms import (
+    PLATFORMS,
+    Arch,
+    arch_tag,
+    host_arch,
+    is_loopback_registry,
+    manifest_lists,
+    registry_of,
+    substitute_arch,
+    wheel_arch,
+)
+from dynamo_images.target_types import (
+    DockerImageBuildPlatformField,
+    DockerImagePlatformsField,
+    DockerManifestListDependenciesField,
+    DockerManifestListTarget,
+    MultiArchDockerImageTarget,
+)
+
+PUSH_SCRIPT = "push_manifest_list.sh"
+
+# --- generation -------------------------------------------------------------------------
+
+
+class GenerateMultiArchDockerImages(GenerateTargetsRequest):
+    generate_from = MultiArchDockerImageTarget
+
+
+def _for_arch(value: Any, arch: Arch) -> Any:
+    if isinstance(value, str):
+        return substitute_arch(value, arch)
+    if isinstance(value, (list, tuple)):
+        return [_for_arch(item, arch) for item in value]
+    if isinstance(value, dict):
+        return {key: _for_arch(item, arch) for key, item in value.items()}
+    return value
+
+
+@rule
+async def generate_multiarch_docker_images(
+    request: GenerateMultiArchDockerImages, union_membership: UnionMembership
+) -> GeneratedTargets:
+    address = request.template_address
+    output_dir = address.spec_path.replace("/", ".")
+    template = request.template
+    images = []
+    for platform in request.generator[DockerImagePlatformsField].value or ():
+        arch = PLATFORMS[platform]
+        fields = _for_arch(template, arch)
+        fields[DockerImageTagsField.alias] = [
+            arch_tag(tag, arch)
+            for tag in fields.get(DockerImageTagsField.alias, DockerImageTagsField.default)
+        ]
+        fields["extra_build_args"] = [
+            *fields.get("extra_build_args", ()),
+            f"ARCH={arch.name}",
+            f"ARCH_ALT={arch.alt}",
+        ]
+        fields[DockerImageBuildPlatformField.alias] = platform
+        fields[OutputPathField.alias] = (
+            f"{output_dir}/{address.target_name}-{arch.name}.docker-info.json"
+        )
+        images.append(
+            DockerImageTarget(
+                fields,
+                address.create_generated(arch.name),
+                union_membership,
+                residence_dir=address.spec_path,
+            )
+        )
+    manifest = DockerManifestListTarget(
+        {
+            "description": f"Manifest list of {address.spec}'s per-platform images",
+            "tags": template.get("tags"),
+            DockerManifestListDependenciesField.alias: [image.address.spec for image in images],
+            OutputPathField.alias: f"{output_dir}/{address.target_name}.manifest-list.json",
+        },
+        address.create_generated("manifest"),
+        union_membership,
+        residence_dir=address.spec_path,
+    )
+    return GeneratedTargets(request.generator, [*images, manifest])
+
+
+# --- every input has a build for the image's platform ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PlatformImageFieldSet(FieldSet):
+    required_fields = (DockerImageBuildPlatformField,)
+
+    build_platform: DockerImageBuildPlatformField
+
+
+class ValidatePlatformImageDependencies(ValidateDependenciesRequest):
+    field_set_type = PlatformImageFieldSet
+
+
+def _missing_arch_build(dependency: Target, arch: Arch, native_wheels: NativeWheels) -> str | None:
+    """Why `dependency` has no build for `arch` (None: it has one)."""
+    if dependency.has_field(NativeWheelPlatformTagField):
+        tag = dependency[NativeWheelPlatformTagField].value or native_wheels.platform_tag
+        built_for = wheel_arch(tag)
+        if built_for not in (None, arch):
+            return (
+                f"{dependency.address} builds {tag} wheels: depend on a `native_wheel` with an "
+                f"`*_{arch.alt}` platform_tag instead (write its address with {{arch}} or "
+                "{arch_alt} to pick it per platform)"
+            )
+    if dependency.has_field(PexPlatformsField):
+        resolved_for_platforms = dependency[PexPlatformsField].value or dependency[
+            PexCompletePlatformsField
+        ].value
+        host = host_arch()
+        if not resolved_for_platforms and host != arch:
+            return (
+                f"{dependency.address} is resolved for this host ({host.alt if host else '?'}) "
+                f"only: give it `complete_platforms` with a {arch.alt} platform"
+            )
+    return None
+
+
+@rule
+async def validate_platform_image_dependencies(
+    request: ValidatePlatformImageDependencies, native_wheels: NativeWheels
+) -> ValidatedDependencies:
+    platform = request.field_set.build_platform.value
+    if not platform:
+        return ValidatedDependencies()
+    arch = PLATFORMS[platform]
+    dependencies = await Get(Targets, Addresses(request.dependencies))
+    missing = [
+        reason
+        for reason in (_missing_arch_build(dep, arch, native_wheels) for dep in dependencies)
+        if reason
+    ]
+    if missing:
+        raise InvalidFieldException(
+            f"{request.field_set.address} is built for {platform}, but some of its inputs "
+            f"have no {arch.name} build:\n\n{bullet_list(missing)}"
+        )
+    return ValidatedDependencies()
+
+
+# --- manifest lists ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuiltManifestLists(BuiltPackageArtifact):
+    # ((list reference, (per-arch image reference, ...)), ...)
+    lists: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class DockerManifestListFieldSet(PackageFieldSet):
+    required_fields = (DockerManifestListDependenciesField,)
+
+    dependencies: DockerManifestListDependenciesField
+    output_path: OutputPathField
+
+
+@rule(desc="Build a manifest list's per-platform images")
+async def package_manifest_list(field_set: DockerManifestListFieldSet) -> BuiltPackage:
+    images = [
+        target
+        for target in await Get(Targets, DependenciesRequest(field_set.dependencies))
+        if DockerPackageFieldSet.is_applicable(target)
+    ]
+    unplatformed = [str(t.address) for t in images if not t[DockerImageBuildPlatformField].value]
+    if unplatformed or not images:
+        raise InvalidFieldException(
+            f"The manifest list {field_set.address} needs `docker_image` dependencies with "
+            f"`build_platform` set; these have none: {', '.join(unplatformed) or '(no images)'}."
+        )
+    packages = await MultiGet(
+        Get(BuiltPackage, EnvironmentAwarePackageRequest(DockerPackageFieldSet.create(target)))
+        for target in images
+    )
+    built = []
+    arch_refs = {}
+    for target, package in zip(images, packages):
+        arch = PLATFORMS[target[DockerImageBuildPlatformField].value]
+        for image in package.artifacts:
+            if isinstance(image, BuiltDockerImage):
+                arch_refs.update({tag: arch.name for tag in image.tags})
+                built.append(
+                    {"address": str(target.address), "platform": arch.platform,
+                     "image_id": image.image_id, "tags": list(image.tags)}
+                )
+    lists = manifest_lists(arch_refs)
+    path = field_set.output_path.value_or_default(file_ending="manifest-list.json")
+    content = json.dumps({"manifest_lists": lists, "images": built}, indent=2, sort_keys=True)
+    digest = await Get(Digest, CreateDigest([FileContent(path, content.encode())]))
+    return BuiltPackage(
+        digest,
+        (
+            BuiltManifestLists(
+                relpath=path,
+                lists=tuple(lists.items()),
+                extra_log_lines=tuple(
+                    f"Manifest list {name}: {', '.join(refs)}" for name, refs in lists.items()
+                ),
+            ),
+        ),
+    )
+
+
+class PublishManifestListRequest(PublishRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishManifestListFieldSet(PublishFieldSet):
+    publish_request_type = PublishManifestListRequest
+    required_fields = (DockerManifestListDependenciesField,)
+
+    dependencies: DockerManifestListDependenciesField
+
+    def get_output_data(self) -> PublishOutputData:
+        return PublishOutputData({"publisher": "docker manifest", **super().get_output_data()})
+
+
+@rule
+async def publish_manifest_lists(
+    request: PublishManifestListRequest,
+    docker: DockerBinary,
+    bash: BashBinary,
+    options: DockerOptions.EnvironmentAware,
+) -> PublishProcesses:
+    script = resources.read_binary("dynamo_images", PUSH_SCRIPT)
+    script_digest, env = await MultiGet(
+        Get(Digest, CreateDigest([FileContent(PUSH_SCRIPT, script, is_executable=True)])),
+        # `docker manifest` keeps its lists under $HOME/.docker.
+        Get(EnvironmentVars, EnvironmentVarsRequest([*options.env_vars, "HOME", "DOCKER_CONFIG"])),
+    )
+    jobs = []
+    for package in request.packages:
+        for artifact in package.artifacts:
+            if not isinstance(artifact, BuiltManifestLists):
+                continue
+            for name, refs in artifact.lists:
+                registry = registry_of(name)
+                if registry is None:
+                    jobs.append(
+                        PublishPackages(
+                            names=(name,),
+                            description=softwrap(
+                                """
+                                (its name has no registry: add one to `[docker].registries`
+                                in pants.toml)
+                                """
+                            ),
+                        )
+                    )
+                    continue
+                mode = "--insecure" if is_loopback_registry(registry) else "--secure"
+                process = InteractiveProcess(
+                    [bash.path, PUSH_SCRIPT, docker.path, mode, name, *refs],
+                    env=dict(env),
+                    input_digest=script_digest,
+                )
+                jobs.append(PublishPackages(names=(name,), process=process, description=registry))
+    return PublishProcesses(jobs)
+
+
+def rules():
+    return (
+        *collect_rules(),
+        UnionRule(GenerateTargetsRequest, GenerateMultiArchDockerImages),
+        UnionRule(ValidateDependenciesRequest, ValidatePlatformImageDependencies),
+        UnionRule(PackageFieldSet, DockerManifestListFieldSet),
+        *PublishManifestListFieldSet.rules(),
+    )

@@ -1,0 +1,121 @@
+"""The architecture matrix end to end: the runtime base built for amd64 and arm64 (qemu),
+each image run on its arch, then both published to a real registry as one manifest list by
+the script `./pants publish` runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from smoke.docker_helpers import docker, docker_cli, wait_until
+
+MANIFEST_INFO = Path("containers.base/runtime.manifest-list.json")
+PUSH_SCRIPT = "plugins/dynamo_images/push_manifest_list.sh"
+MANIFEST_LIST_TYPES = (
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, str]:
+    """platform -> image ID, from the manifest list target's package output."""
+    info = json.loads(MANIFEST_INFO.read_text())
+    return {image["platform"]: image["image_id"] for image in info["images"]}
+
+
+def test_both_platforms_are_built(images: dict[str, str]) -> None:
+    assert set(images) == {"linux/amd64", "linux/arm64"}
+    for platform, image_id in images.items():
+        inspected = json.loads(docker("image", "inspect", image_id).stdout)[0]
+        assert f"{inspected['Os']}/{inspected['Architecture']}" == platform
+
+
+@pytest.mark.parametrize(
+    "platform,machine", [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")]
+)
+def test_each_image_runs_on_its_arch(images: dict[str, str], platform: str, machine: str) -> None:
+    image = images[platform]
+    run = docker("run", "--rm", "--network", "none", "--platform", platform, image, "uname", "-m")
+    assert run.stdout.decode().strip() == machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def registry(tmp_path: Path):
+    """Debian's docker-registry on a free loopback port, storing under tmp_path."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.fail("docker-registry is not installed: apt-get install -y docker-registry "
+                    "(./pants provisions it as root on Debian)", pytrace=False)
+    address = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"http:\n  addr: {address}\n"
+    )
+    log = (tmp_path / "registry.log").open("w")
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+
+    def answers() -> bool:
+        try:
+            return urllib.request.urlopen(f"http://{address}/v2/", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(answers, timeout=30, what=f"the registry at {address}")
+        yield address
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_published_manifest_list_has_both_platforms(images: dict[str, str], registry: str):
+    repository = f"{registry}/dynamo/base"
+    refs = []
+    for platform, image_id in sorted(images.items()):
+        ref = f"{repository}:matrix-test-{platform.split('/')[1]}"
+        docker("tag", image_id, ref)
+        refs.append(ref)
+    try:
+        subprocess.run(
+            ["bash", PUSH_SCRIPT, docker_cli(), "--insecure", f"{repository}:matrix-test", *refs],
+            check=True, capture_output=True, timeout=600,
+        )
+    finally:
+        docker("rmi", *refs, check=False)
+
+    request = urllib.request.Request(
+        f"http://{registry}/v2/dynamo/base/manifests/matrix-test",
+        headers={"Accept": ", ".join(MANIFEST_LIST_TYPES)},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        manifest_list = json.loads(response.read())
+    assert manifest_list["mediaType"] in MANIFEST_LIST_TYPES
+    platforms = {
+        f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifest_list["manifests"]
+    }
+    assert platforms == {"linux/amd64", "linux/arm64"}
+    # Each entry is the very image that was built for that platform.
+    for entry in manifest_list["manifests"]:
+        platform = f"{entry['platform']['os']}/{entry['platform']['architecture']}"
+        pushed = json.loads(docker("image", "inspect", images[platform]).stdout)[0]
+        config = urllib.request.Request(
+            f"http://{registry}/v2/dynamo/base/manifests/{entry['digest']}",
+            headers={"Accept": entry["mediaType"]},
+        )
+        with urllib.request.urlopen(config, timeout=10) as response:
+            assert json.loads(response.read())["config"]["digest"] == pushed["Id"]
