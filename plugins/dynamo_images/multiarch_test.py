@@ -2,20 +2,16 @@ from __future__ import annotations
 
 import pytest
 from dynamo_wheels.target_types import NativeWheelTarget
-from pants.backend.docker import register as docker_backend
 from pants.backend.docker.target_types import (
     DockerImageBuildArgsField,
     DockerImageDependenciesField,
     DockerImageInstructionsField,
     DockerImageTagsField,
-    DockerImageTarget,
 )
 from pants.backend.python.target_types import PexBinary
-from pants.core.goals import package, publish
 from pants.core.goals.package import BuiltPackage, OutputPathField
 from pants.core.goals.publish import PublishProcesses
 from pants.core.target_types import FileTarget
-from pants.core.util_rules import source_files
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import EMPTY_DIGEST
 from pants.engine.internals.scheduler import ExecutionError
@@ -41,6 +37,7 @@ from dynamo_images.target_types import (
     DockerImageBuildPlatformField,
     DockerManifestListDependenciesField,
 )
+from dynamo_images.testutil import plugin_rules
 
 
 class PlatformImage(Target):
@@ -71,7 +68,6 @@ FILES = {"img/rootfs-amd64.tar": "", "img/rootfs-arm64.tar": ""}
 def rule_runner() -> RuleRunner:
     runner = RuleRunner(
         target_types=[
-            DockerImageTarget,
             FileTarget,
             NativeWheelTarget,
             PexBinary,
@@ -79,11 +75,7 @@ def rule_runner() -> RuleRunner:
             *register.target_types(),
         ],
         rules=[
-            *docker_backend.rules(),
-            *package.rules(),
-            *publish.rules(),
-            *source_files.rules(),
-            *register.rules(),
+            *plugin_rules(),
             QueryRule(Addresses, [DependenciesRequest]),
             QueryRule(PublishProcesses, [PublishManifestListRequest]),
         ],

@@ -1,13 +1,16 @@
-"""Pants plugin for the Dynamo image family.
+"""Pants plugin for the Dynamo image family: Pants' Docker backend plus what it lacks.
 
-Adds what Pants 2.17's Docker backend lacks: a `build_network` field on `docker_image` for
-hermetic builds, and the architecture matrix (`build_platform`, `multiarch_docker_image`,
-`docker_manifest_list`).
+Enable this instead of `pants.backend.docker` (it registers that backend's targets and rules
+itself, with one rule replaced): no-op image builds are skipped (`reuse.py`), `docker_image`
+gains `build_network` (hermetic builds) and `build_platform`, and the architecture matrix
+adds `multiarch_docker_image` and `docker_manifest_list` (`multiarch.py`).
 """
 
+from pants.backend.docker import register as docker_backend
+from pants.backend.docker.goals.package_image import build_docker_image
 from pants.backend.docker.target_types import DockerImageTarget
 
-from dynamo_images import multiarch
+from dynamo_images import multiarch, reuse
 from dynamo_images.target_types import (
     DockerImageBuildNetworkField,
     DockerImageBuildPlatformField,
@@ -17,12 +20,15 @@ from dynamo_images.target_types import (
 
 
 def target_types():
-    return [MultiArchDockerImageTarget, DockerManifestListTarget]
+    return [*docker_backend.target_types(), MultiArchDockerImageTarget, DockerManifestListTarget]
 
 
 def rules():
     return [
+        # reuse.build_or_reuse_docker_image wraps Pants' build rule instead.
+        *(r for r in docker_backend.rules() if getattr(r, "func", None) is not build_docker_image),
         DockerImageTarget.register_plugin_field(DockerImageBuildNetworkField),
         DockerImageTarget.register_plugin_field(DockerImageBuildPlatformField),
         *multiarch.rules(),
+        *reuse.rules(),
     ]

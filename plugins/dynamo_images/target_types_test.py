@@ -6,13 +6,13 @@ from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_images import register
 from dynamo_images.target_types import DockerImageBuildNetworkField
+from dynamo_images.testutil import plugin_rules
 
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
-    return RuleRunner(target_types=[DockerImageTarget], rules=register.rules())
+    return RuleRunner(target_types=[DockerImageTarget], rules=plugin_rules())
 
 
 def test_build_network_becomes_a_docker_build_option(rule_runner: RuleRunner) -> None:

@@ -8,7 +8,6 @@ import pytest
 from pants.backend.docker.target_types import (
     DockerImageBuildArgsField,
     DockerImageInstructionsField,
-    DockerImageTarget,
 )
 from pants.backend.python.target_types import PexBinary, PythonRequirementTarget
 from pants.backend.shell.target_types import (
@@ -23,6 +22,7 @@ from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import register
 from dynamo_images.target_types import DockerImageBuildNetworkField, DockerImageBuildPlatformField
+from dynamo_images.testutil import plugin_rules
 
 PRELUDE = "containers/stack.py"
 
@@ -32,13 +32,12 @@ def rule_runner() -> RuleRunner:
     runner = RuleRunner(
         target_types=[
             *register.target_types(),
-            DockerImageTarget,
             PexBinary,
             PythonRequirementTarget,
             ShellCommandTarget,
             ShellSourceTarget,
         ],
-        rules=register.rules(),
+        rules=plugin_rules(),
     )
     runner.write_files(
         {

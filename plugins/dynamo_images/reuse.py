@@ -1,0 +1,216 @@
+"""Skip no-op image builds: reuse the image built from the very same inputs.
+
+Pants 2.17 runs `docker build` on every `package` (the process is per-session) because the
+image may have been deleted from the engine since. Here the build process is cacheable
+instead, so Pants' own process cache is the record "these inputs -> this image ID": its key
+covers the Dockerfile and the whole build context (input digest), build args, tags and build
+options such as --platform (argv), upstream in-repo image IDs (`__UPSTREAM_IMAGE_IDS`) and the
+IDs of external base images (added below). A cache hit is used only if that image is still in
+the engine (its tags are put back if they moved); otherwise the build runs again, keyed on
+the vanished ID so the new result is recorded too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from pants.backend.docker.goals.package_image import DockerPackageFieldSet, build_docker_image
+from pants.backend.docker.package_types import BuiltDockerImage
+from pants.backend.docker.subsystems.docker_options import DockerOptions
+from pants.backend.docker.subsystems.dockerfile_parser import DockerfileInfo, DockerfileInfoRequest
+from pants.backend.docker.util_rules.docker_binary import DockerBinary
+from pants.backend.docker.util_rules.docker_build_context import (
+    DockerBuildContext,
+    DockerBuildContextRequest,
+)
+from pants.core.goals.package import BuiltPackage
+from pants.core.util_rules.system_binaries import BashBinary
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.fs import DigestContents, DigestSubset, PathGlobs
+from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.unions import UnionMembership
+from pants.option.global_options import GlobalOptions, KeepSandboxes
+from pants.option.option_types import BoolOption, IntOption
+from pants.option.subsystem import Subsystem
+from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
+from pants.util.strutil import softwrap
+
+
+class ImageReuse(Subsystem):
+    options_scope = "image-reuse"
+    help = "Reuse the image built from identical inputs instead of running `docker build`."
+
+    enabled = BoolOption(
+        default=True,
+        help=softwrap(
+            """
+            Skip `docker build` when an image's inputs are unchanged and the image it produced
+            is still in the engine. Off: Pants 2.17's behaviour (build on every `package`).
+            """
+        ),
+    )
+    max_rebuild_records = IntOption(
+        default=8,
+        advanced=True,
+        help=softwrap(
+            """
+            How many times in a row the image built from the same inputs may have vanished
+            from the engine before builds of those inputs stop being recorded (each vanished
+            image adds one cache lookup to the next `package`).
+            """
+        ),
+    )
+
+
+class ReusableDockerBinary(DockerBinary):
+    """The docker binary, with builds that Pants caches across runs (see the module doc)."""
+
+    def __init__(self, docker: DockerBinary, extra_build_env: dict[str, str]) -> None:
+        super().__init__(
+            docker.path, docker.fingerprint, docker.extra_env, docker.extra_input_digests
+        )
+        object.__setattr__(self, "extra_build_env", FrozenDict(extra_build_env))
+
+    def build_image(self, *args, **kwargs) -> Process:
+        process = super().build_image(*args, **kwargs)
+        return dataclasses.replace(
+            process,
+            env=FrozenDict({**process.env, **self.extra_build_env}),
+            cache_scope=ProcessCacheScope.SUCCESSFUL,
+        )
+
+
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE | re.MULTILINE)
+_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?", re.IGNORECASE | re.MULTILINE)
+_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def external_base_refs(
+    dockerfile: str, build_args: dict[str, str | None], in_repo_args: set[str]
+) -> tuple[str, ...]:
+    """The images a Dockerfile's FROM lines name that Pants does not build itself.
+
+    Skips `scratch`, earlier stages and refs taken from ARGs whose value is an in-repo image
+    address (their IDs are in `__UPSTREAM_IMAGE_IDS` already).
+    """
+    defaults = {name: value for name, value in _ARG.findall(dockerfile)}
+    values = {**defaults, **{k: v for k, v in build_args.items() if v is not None}}
+    stages: set[str] = set()
+    refs = []
+    for ref, stage in _FROM.findall(dockerfile):
+        names = set(_VAR.findall(ref))
+        resolved = _VAR.sub(lambda m: values.get(m.group(1)) or "", ref)
+        if not (names & in_repo_args or resolved in ("scratch", "") or resolved in stages):
+            refs.append(resolved)
+        if stage:
+            stages.add(stage)
+    return tuple(dict.fromkeys(refs))
+
+
+@rule(desc="Build a Docker image, or reuse the one built from the same inputs")
+async def build_or_reuse_docker_image(
+    field_set: DockerPackageFieldSet,
+    options: DockerOptions,
+    options_env_aware: DockerOptions.EnvironmentAware,
+    global_options: GlobalOptions,
+    docker: DockerBinary,
+    bash: BashBinary,
+    keep_sandboxes: KeepSandboxes,
+    union_membership: UnionMembership,
+    image_reuse: ImageReuse,
+) -> BuiltPackage:
+    if not image_reuse.enabled:
+        return await build_docker_image(
+            field_set, options, global_options, docker, keep_sandboxes, union_membership
+        )
+
+    context, dockerfile_info, env = await MultiGet(
+        Get(
+            DockerBuildContext,
+            DockerBuildContextRequest(field_set.address, build_upstream_images=True),
+        ),
+        Get(DockerfileInfo, DockerfileInfoRequest(field_set.address)),
+        Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars)),
+    )
+    docker_env = {**docker.extra_env, **env}
+    dockerfile = await Get(
+        DigestContents, DigestSubset(context.digest, PathGlobs([context.dockerfile]))
+    )
+    external = external_base_refs(
+        dockerfile[0].content.decode() if dockerfile else "",
+        context.build_args.to_dict(),
+        set(dockerfile_info.from_image_build_args.to_dict()),
+    )
+    build_env = {}
+    if external:
+        # An external base pulled anew (same tag, new image) must rebuild: key on its ID.
+        ids = await Get(
+            FallibleProcessResult,
+            Process(
+                [bash.path, "-c", _EXTERNAL_IDS, "external-ids", docker.path, *external],
+                description=f"Looking up base images of {field_set.address}",
+                env=docker_env,
+                level=LogLevel.DEBUG,
+                cache_scope=ProcessCacheScope.PER_SESSION,
+            ),
+        )
+        build_env["__EXTERNAL_BASE_IMAGE_IDS"] = ids.stdout.decode().strip().replace("\n", ",")
+
+    for attempt in range(image_reuse.max_rebuild_records):
+        package = await build_docker_image(
+            field_set,
+            options,
+            global_options,
+            ReusableDockerBinary(docker, build_env),
+            keep_sandboxes,
+            union_membership,
+        )
+        image = next(a for a in package.artifacts if isinstance(a, BuiltDockerImage))
+        present = await Get(
+            FallibleProcessResult,
+            Process(
+                # `attempt`: a check after a rebuild is a new process, not the memoized one.
+                [bash.path, "-c", _PRESENT_AND_TAGGED, f"check-{attempt}", docker.path,
+                 image.image_id, *image.tags],
+                description=f"Checking that {image.tags[0]} ({image.image_id}) is in the engine",
+                env=docker_env,
+                level=LogLevel.DEBUG,
+                cache_scope=ProcessCacheScope.PER_SESSION,
+            ),
+        )
+        if present.exit_code == 0:
+            return package
+        # The recorded image is gone: build again, recorded under a key of its own.
+        build_env["__DYNAMO_REBUILD_OF"] = image.image_id
+
+    # Vanished too often: build without recording, as Pants 2.17 does.
+    return await build_docker_image(
+        field_set, options, global_options, docker, keep_sandboxes, union_membership
+    )
+
+
+# $1 docker, $2 image ID, $3... tags: exit 1 if the image is gone, else re-point moved tags.
+_PRESENT_AND_TAGGED = """
+docker="$1" id="$2"; shift 2
+tags="$("$docker" image inspect --format '{{join .RepoTags "\\n"}}' "$id" 2>/dev/null)" || exit 1
+for tag in "$@"; do
+  grep -qxF "$tag" <<<"$tags" || "$docker" tag "$id" "$tag"
+done
+"""
+
+# $1 docker, $2... refs: one line per ref, its local image ID or `absent`.
+_EXTERNAL_IDS = """
+docker="$1"; shift
+for ref in "$@"; do
+  "$docker" image inspect --format '{{.Id}}' "$ref" 2>/dev/null || echo "absent:$ref"
+done
+"""
+
+
+def rules():
+    # collect_rules() would also pick up the imported rule this one wraps.
+    return [r for r in collect_rules() if getattr(r, "func", None) is not build_docker_image]
+

@@ -1,0 +1,239 @@
+"""No-op image builds are skipped, and every kind of input change still rebuilds.
+
+These run Pants' Docker rules against the real engine. The `docker` Pants finds is a wrapper
+that logs each command before running the real client, so a test sees whether `docker
+build` ran; each `package` runs in a new session, like a new `./pants package`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from pants.backend.docker.goals.package_image import DockerPackageFieldSet
+from pants.backend.docker.package_types import BuiltDockerImage
+from pants.core.goals.package import BuiltPackage
+from pants.core.target_types import FileTarget
+from pants.engine.addresses import Address
+from pants.engine.env_vars import CompleteEnvironmentVars
+from pants.engine.goal import CurrentExecutingGoals
+from pants.engine.internals.session import SessionValues
+from pants.engine.rules import QueryRule
+from pants.option.options_bootstrapper import OptionsBootstrapper
+from pants.testutil.rule_runner import RuleRunner
+
+from dynamo_images import register
+from dynamo_images.reuse import external_base_refs
+from dynamo_images.testutil import plugin_rules
+
+REAL_DOCKER = "/usr/bin/docker"
+WRAPPER = """#!/bin/sh
+echo "$*" >> {log}
+exec {docker} "$@"
+"""
+
+
+def pex_cli_options() -> list[str]:
+    """The launcher's offline pex tool (./pants builds it from PyPI; GitHub is unreachable)."""
+    known = re.search(r'known_versions = \["([^"]+)"\]', Path("pants.toml").read_text())
+    assert known, "pants.toml has no [pex-cli] known_versions"
+    return [
+        f"--pex-cli-version={known.group(1).split('|')[0]}",
+        f"--pex-cli-known-versions=['{known.group(1)}']",
+        f"--pex-cli-url-template={os.environ['PANTS_PEX_CLI_URL_TEMPLATE']}",
+    ]
+
+
+@pytest.fixture
+def rule_runner(tmp_path: Path) -> RuleRunner:
+    if subprocess.run([REAL_DOCKER, "version"], capture_output=True).returncode != 0:
+        pytest.fail("These tests need the Docker engine: run them with ./pants test", pytrace=False)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "docker"
+    wrapper.write_text(WRAPPER.format(log=tmp_path / "docker.log", docker=REAL_DOCKER))
+    wrapper.chmod(0o755)
+    runner = RuleRunner(
+        target_types=[*register.target_types(), FileTarget],
+        rules=[
+            *plugin_rules(),
+            QueryRule(BuiltPackage, [DockerPackageFieldSet]),
+        ],
+    )
+    runner.options = [  # type: ignore[attr-defined]
+        f"--docker-executable-search-paths=['{bin_dir}']",
+        "--docker-env-vars=['DOCKER_BUILDKIT=1']",
+        # A repository of its own: nothing here touches the project's images.
+        f"--docker-default-repository=dynamo-reuse-test-{uuid.uuid4().hex[:8]}/{{name}}",
+        *pex_cli_options(),
+    ]
+    runner.docker_log = tmp_path / "docker.log"  # type: ignore[attr-defined]
+    new_session(runner)
+    yield runner
+    ids = subprocess.run(
+        [REAL_DOCKER, "images", "-q", "--filter", "reference=dynamo-reuse-test-*/*"],
+        capture_output=True, text=True,
+    ).stdout.split()
+    if ids:
+        subprocess.run([REAL_DOCKER, "rmi", "-f", *set(ids)], capture_output=True)
+
+
+def new_session(runner: RuleRunner) -> None:
+    """Like a new `./pants` run: a session with a build ID of its own (RuleRunner's sessions
+    share one, and per-session processes such as the image check are memoized per ID)."""
+    runner.set_options(runner.options, env_inherit={"PATH", "PYENV_ROOT", "HOME"})  # type: ignore[attr-defined]
+    runner.scheduler = runner.scheduler.scheduler.new_session(
+        build_id=uuid.uuid4().hex,
+        session_values=SessionValues(
+            {
+                OptionsBootstrapper: runner.options_bootstrapper,
+                CompleteEnvironmentVars: runner.environment,
+                CurrentExecutingGoals: CurrentExecutingGoals(),
+            }
+        ),
+    )
+
+
+def package_image(runner: RuleRunner, name: str) -> tuple[str, bool]:
+    """`package` one image in a new session: (image ID, whether `docker build` ran)."""
+    new_session(runner)
+    log: Path = runner.docker_log  # type: ignore[attr-defined]
+    before = log.read_text() if log.exists() else ""
+    target = runner.get_target(Address("img", target_name=name))
+    built = runner.request(BuiltPackage, [DockerPackageFieldSet.create(target)])
+    image = next(a for a in built.artifacts if isinstance(a, BuiltDockerImage))
+    ran = log.read_text()[len(before):].splitlines()
+    print(f"package {name}: {image.image_id}", *ran, sep="\n  ")  # shown when a test fails
+    return image.image_id, any(line.startswith("build ") for line in ran)
+
+
+def write_image(
+    runner: RuleRunner, *, content: str = "1", build_arg: str = "a", base: str = ""
+) -> None:
+    runner.write_files(
+        {
+            "img/BUILD": f"""
+file(name="data", source="data.txt")
+docker_image(
+    name="base",
+    instructions=["FROM scratch", "COPY img/data.txt /base.txt"],
+    dependencies=[":data"],
+)
+docker_image(
+    name="app",
+    instructions=[
+        "ARG BASE=img:base",
+        "FROM $BASE",
+        "ARG FLAVOUR",
+        "LABEL flavour=$FLAVOUR",
+        "COPY img/payload.txt /app.txt",
+    ],
+    dependencies=[":app-file"],
+    extra_build_args=["FLAVOUR={build_arg}"],
+)
+file(name="app-file", source="payload.txt")
+""",
+            "img/data.txt": base or "base",
+            "img/payload.txt": content,
+        }
+    )
+
+
+def test_unchanged_inputs_reuse_the_image(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    first, built = package_image(rule_runner, "app")
+    assert built
+    again, built_again = package_image(rule_runner, "app")
+    assert (again, built_again) == (first, False)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"content": "2"}, id="a context file"),
+        pytest.param({"build_arg": "b"}, id="a build arg"),
+        pytest.param({"base": "base v2"}, id="the base image rebuilt"),
+    ],
+)
+def test_every_input_change_rebuilds(rule_runner: RuleRunner, change: dict) -> None:
+    write_image(rule_runner)
+    first, _ = package_image(rule_runner, "app")
+    write_image(rule_runner, **change)
+    second, built = package_image(rule_runner, "app")
+    assert built and second != first
+    # ...and the new result is what the next no-op reuses.
+    assert package_image(rule_runner, "app") == (second, False)
+
+
+def test_a_deleted_image_is_rebuilt(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    first, _ = package_image(rule_runner, "app")
+    subprocess.run([REAL_DOCKER, "rmi", "-f", first], check=True, capture_output=True)
+    rebuilt, built = package_image(rule_runner, "app")
+    assert built
+    inspect = subprocess.run([REAL_DOCKER, "image", "inspect", rebuilt], capture_output=True)
+    assert inspect.returncode == 0
+    assert package_image(rule_runner, "app") == (rebuilt, False)
+
+
+def test_a_moved_tag_is_put_back_without_a_build(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    app, _ = package_image(rule_runner, "app")
+    base, _ = package_image(rule_runner, "base")
+    tag = rule_runner.request(
+        BuiltPackage,
+        [DockerPackageFieldSet.create(rule_runner.get_target(Address("img", target_name="app")))],
+    ).artifacts[0].tags[0]
+    subprocess.run([REAL_DOCKER, "tag", base, tag], check=True)  # someone else's image
+    assert package_image(rule_runner, "app") == (app, False)
+    inspect = [REAL_DOCKER, "image", "inspect", "--format", "{{.Id}}", tag]
+    tagged = subprocess.run(inspect, capture_output=True, text=True).stdout.strip()
+    assert tagged == app
+
+
+def test_an_external_base_pulled_anew_rebuilds(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    base_v1, _ = package_image(rule_runner, "base")
+    write_image(rule_runner, base="base v2")
+    base_v2, _ = package_image(rule_runner, "base")
+    external = f"dynamo-reuse-test-ext-{uuid.uuid4().hex[:8]}:1"
+    subprocess.run([REAL_DOCKER, "tag", base_v1, external], check=True)
+    rule_runner.write_files(
+        {"img/BUILD": f"docker_image(name='ext', instructions=['FROM {external}'])"}
+    )
+    first, _ = package_image(rule_runner, "ext")
+    assert package_image(rule_runner, "ext") == (first, False)
+    subprocess.run([REAL_DOCKER, "tag", base_v2, external], check=True)  # `docker pull`ed anew
+    second, built = package_image(rule_runner, "ext")
+    assert built and second != first
+
+
+def test_reuse_can_be_turned_off(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    package_image(rule_runner, "app")
+    rule_runner.options.append("--no-image-reuse-enabled")  # type: ignore[attr-defined]
+    _, built = package_image(rule_runner, "app")
+    assert built
+
+
+def test_external_base_refs() -> None:
+    dockerfile = "\n".join(
+        [
+            "ARG BASE=img:base",
+            "ARG CUDA=nvcr.io/nvidia/cuda:13.0.2-runtime-ubuntu22.04",
+            "FROM $BASE AS build",
+            "FROM ${CUDA}",
+            "FROM build",
+            "FROM scratch",
+            "FROM --platform=linux/arm64 debian:bookworm AS deb",
+        ]
+    )
+    assert external_base_refs(dockerfile, {"BASE": "reg/base:1", "UNSET": None}, {"BASE"}) == (
+        "nvcr.io/nvidia/cuda:13.0.2-runtime-ubuntu22.04",
+        "debian:bookworm",
+    )
+    assert external_base_refs(dockerfile, {"CUDA": "other:2"}, {"BASE"})[0] == "other:2"
