@@ -68,19 +68,33 @@ class ImageReuse(Subsystem):
 class ReusableDockerBinary(DockerBinary):
     """The docker binary, with builds that Pants caches across runs (see the module doc)."""
 
-    def __init__(self, docker: DockerBinary, extra_build_env: dict[str, str]) -> None:
+    def __init__(self, docker: DockerBinary, bash: BashBinary, extra_build_env: dict[str, str]):
         super().__init__(
             docker.path, docker.fingerprint, docker.extra_env, docker.extra_input_digests
         )
+        object.__setattr__(self, "bash", bash)
         object.__setattr__(self, "extra_build_env", FrozenDict(extra_build_env))
 
     def build_image(self, *args, **kwargs) -> Process:
         process = super().build_image(*args, **kwargs)
+        docker, build, *options = process.argv
         return dataclasses.replace(
             process,
+            # The recorded result must name its image: BuildKit's progress output does not
+            # always carry the "writing image" line Pants parses, --iidfile always does.
+            argv=(self.bash.path, "-c", _BUILD_WITH_IMAGE_ID, "build", docker, build,
+                  f"--iidfile={_IMAGE_ID_FILE}", *options),
             env=FrozenDict({**process.env, **self.extra_build_env}),
             cache_scope=ProcessCacheScope.SUCCESSFUL,
         )
+
+
+_IMAGE_ID_FILE = ".dynamo-image-id"
+# Prints the ID in the form Pants' parse_image_id_from_docker_build_output reads.
+_BUILD_WITH_IMAGE_ID = f"""
+"$@" || exit $?
+echo "writing image $(cat {_IMAGE_ID_FILE}) done" >&2
+"""
 
 
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE | re.MULTILINE)
@@ -164,7 +178,7 @@ async def build_or_reuse_docker_image(
             field_set,
             options,
             global_options,
-            ReusableDockerBinary(docker, build_env),
+            ReusableDockerBinary(docker, bash, build_env),
             keep_sandboxes,
             union_membership,
         )
