@@ -6,7 +6,8 @@ preflight  only the detection, on the Docker host before an image is started: ex
            the GPU (and, with --container-toolkit, the NVIDIA Container Toolkit) is there;
            otherwise writes the all-skipped reports and exits 3, as `run` would.
 
-Exit codes: 0 passed, 1 a check failed, 2 bad arguments, 3 nothing ran (no GPU).
+Exit codes: 0 passed, 1 a check failed (or, with --require-gpu, no GPU), 2 bad arguments,
+3 nothing ran (no GPU).
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 
 from dynamo_gpu_checks import presence as gpu_presence
 from dynamo_gpu_checks.check_names import CHECK_NAMES
 from dynamo_gpu_checks.checks import FRAMEWORK_MODULES, Context, run_check
 from dynamo_gpu_checks.results import (
+    EXIT_FAILED,
     EXIT_NO_GPU,
     EXIT_PASSED,
+    FAILED,
     CheckResult,
     Presence,
     exit_code,
@@ -82,6 +86,11 @@ def parser() -> argparse.ArgumentParser:
             action="store_true",
             help="also require the NVIDIA Container Toolkit (for `docker run --gpus`)",
         )
+        sub.add_argument(
+            "--require-gpu",
+            action="store_true",
+            help="no GPU is a failure of every check, not a skip (for GPU runners)",
+        )
     run = commands.choices["run"]
     run.add_argument(
         "--framework",
@@ -123,6 +132,10 @@ def main(
     presence = detect(args.container_toolkit)
     if not presence.available:
         results = skipped_all(args.checks, presence)
+        if args.require_gpu:
+            results = [
+                replace(r, status=FAILED, reason=f"GPU required: {r.reason}") for r in results
+            ]
     elif args.command == "preflight":
         print(f"GPU available: {presence.detail}")
         return EXIT_PASSED
@@ -140,7 +153,7 @@ def main(
     write_reports(args, presence, results)
     print(render_text(results))
     code = exit_code(results)
-    assert presence.available or code == EXIT_NO_GPU
+    assert presence.available or code == (EXIT_FAILED if args.require_gpu else EXIT_NO_GPU)
     return code
 
 

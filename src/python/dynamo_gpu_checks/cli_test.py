@@ -97,3 +97,10 @@ def test_this_hosts_real_detection_end_to_end(tmp_path):
     assert [c["name"] for c in checks] == list(cli.CHECK_NAMES)
     assert {c["reason"] for c in checks} == {presence.reason}
     assert done.stdout.splitlines()[-1] == "0 passed, 0 failed, 5 skipped"
+
+
+def test_require_gpu_turns_absence_into_failures(tmp_path):
+    argv = ["preflight", "--checks", "nvidia-smi", "--require-gpu", *reports(tmp_path)]
+    assert cli.main(argv, detect=lambda toolkit: ABSENT, run=never_run) == EXIT_FAILED
+    check = json.loads((tmp_path / "r.json").read_text())["checks"][0]
+    assert (check["status"], check["reason"]) == (FAILED, f"GPU required: {ABSENT.reason}")
