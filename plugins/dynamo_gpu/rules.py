@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pants.backend.docker.package_types import BuiltDockerImage
+from pants.backend.docker.subsystems.docker_options import DockerOptions
 from pants.backend.docker.util_rules.docker_binary import DockerBinary
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.goals.test import TestFieldSet, TestRequest, TestResult, TestSubsystem
@@ -31,7 +32,7 @@ from pants.engine.addresses import UnparsedAddressInputs
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix, Snapshot
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import FieldSetsPerTarget, FieldSetsPerTargetRequest, Targets
 from pants.util.logging import LogLevel
 
@@ -160,6 +161,7 @@ async def run_gpu_smoke_test(
     batch: GpuSmokeTestRequest.Batch[GpuSmokeTestFieldSet, Any],
     subsystem: GpuSmoke,
     test_subsystem: TestSubsystem,
+    docker_options: DockerOptions.EnvironmentAware,
 ) -> TestResult:
     field_set = batch.single_element
     container = bool(field_set.image.value)
@@ -210,7 +212,11 @@ async def run_gpu_smoke_test(
                 f"The `image` field of {field_set.address} names {field_set.image.value}, which "
                 "is not a `docker_image`."
             )
-        docker = await Get(DockerBinary)
+        docker, docker_env = await MultiGet(
+            Get(DockerBinary),
+            # DOCKER_HOST and the like, as for `docker build` ([docker].env_vars).
+            Get(EnvironmentVars, EnvironmentVarsRequest(docker_options.env_vars)),
+        )
         script = docker_run_script(
             docker.path,
             image_reference(built[0]),
@@ -223,7 +229,7 @@ async def run_gpu_smoke_test(
             Process(
                 argv=("/bin/sh", "-c", script),
                 input_digest=checks.digest,
-                env={**host_env, **docker.extra_env},
+                env={**host_env, **docker_env, **docker.extra_env},
                 output_directories=(REPORTS_DIR,),
                 description=f"GPU checks in {field_set.image.value} for {field_set.address}",
                 level=LogLevel.DEBUG,
