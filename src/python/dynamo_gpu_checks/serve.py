@@ -123,10 +123,14 @@ def tail(path: str, lines: int = 40) -> str:
 
 def serve_one_request(ctx: Context) -> dict[str, Any]:
     framework = ctx.resolved_framework()
-    engine_command = engine_argv(framework)
+    return {"framework": framework, **serve_with(ctx, engine_argv(framework), weights=True)}
+
+
+def serve_with(ctx: Context, engine_command: list[str], weights: bool) -> dict[str, Any]:
+    """Frontend + `engine_command` on the tiny model; the CPU smoke test passes the mocker."""
     import_or_fail("dynamo.frontend")
     os.makedirs(ctx.workdir, exist_ok=True)
-    write_tiny_model(os.path.join(ctx.workdir, MODEL), weights=True)
+    write_tiny_model(os.path.join(ctx.workdir, MODEL), weights=weights)
     port = free_port()
     env = {
         **ctx.environ,
@@ -160,7 +164,6 @@ def serve_one_request(ctx: Context) -> dict[str, Any]:
         }
         details = completion_details(*http("POST", base_url + "/v1/chat/completions", request))
         return {
-            "framework": framework,
             "engine": " ".join(engine_command[1:]),
             "startup_s": startup_s,
             "request_s": time.perf_counter() - started,

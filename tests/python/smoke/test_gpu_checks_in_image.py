@@ -17,13 +17,13 @@ CHECKS_PEX = Path("src.python.dynamo_gpu_checks/gpu-checks.pex")
 MOUNTED = "/opt/dynamo-gpu-checks/checks.pex"
 
 
-def run_with_checks(*command: str):
+def run_with_checks(*command: str, network: str = "none"):
     image = built_image(IMAGE)
     # Pants records "<unknown>" as the ID of a fully cached BuildKit build: then the tag.
     reference = image.image_id if image.image_id.startswith("sha256:") else image.tags[0]
     mount = ["-v", f"{CHECKS_PEX.resolve()}:{MOUNTED}:ro", "-e", f"PYTHONPATH={MOUNTED}"]
     result = docker(
-        "run", "--rm", "--network", "none", *mount, reference, *command, check=False
+        "run", "--rm", "--network", network, *mount, reference, *command, check=False
     )  # fmt: skip
     return result.returncode, result.stdout.decode(), result.stderr.decode()
 
@@ -48,3 +48,23 @@ def test_nixl_transfer_and_matmul_logic_run_against_the_images_packages():
     code, out, err = run_with_checks("python", "-c", NIXL_AND_MATMUL_ON_DRAM)
     assert code == 0, err
     assert out.splitlines()[-2:] == ["transfer DONE", "matmul 0.0"]
+
+
+SERVE_WITH_THE_MOCKER = """
+import sys
+from dynamo_gpu_checks import serve
+from dynamo_gpu_checks.checks import Context
+mocker = [sys.executable, "-m", "dynamo.mocker", "--model-path", serve.MODEL,
+          "--model-name", serve.MODEL, *serve.DISCOVERY_FLAGS]
+details = serve.serve_with(Context(workdir="/tmp/serve", serve_timeout_s=240), mocker, False)
+print("completion_tokens", details["completion_tokens"])
+"""
+
+
+def test_the_serve_check_drives_the_real_frontend_with_the_mocker_engine():
+    """The serve check's model, processes, readiness wait, request and shutdown, for real;
+    on a GPU the engine is the framework's instead of the mocker."""
+    code, out, err = run_with_checks("python", "-c", SERVE_WITH_THE_MOCKER, network="host")
+    assert code == 0, err[-4000:]
+    tokens = int(out.splitlines()[-1].split()[-1])
+    assert tokens >= 1, out
