@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Optional
 
 from pants.core.goals.test import TestTimeoutField
 from pants.engine.addresses import Address, UnparsedAddressInputs
@@ -53,7 +54,12 @@ class GpuSmokeTestChecksField(StringSequenceField):
     )
 
     @classmethod
-    def compute_value(cls, raw_value: Any | None, address: Address) -> tuple[str, ...] | None:
+    # `pants help` evaluates these hints on Python 3.9, where `X | None` does not exist.
+    def compute_value(  # noqa: UP007
+        cls,
+        raw_value: Optional[Iterable[str]],  # noqa: UP007
+        address: Address,
+    ) -> Optional[tuple[str, ...]]:  # noqa: UP007
         value = super().compute_value(raw_value, address)
         if not value:
             raise InvalidFieldException(
