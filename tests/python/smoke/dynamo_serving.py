@@ -6,8 +6,8 @@ import contextlib
 import socket
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
+from dynamo_gpu_checks import tiny_model
 from smoke.docker_helpers import BuiltImage, docker, http_get, wait_until
 
 MODEL = "tiny"
@@ -51,7 +51,7 @@ exec python -m dynamo.frontend --http-port {port} {DISCOVERY_FLAGS}
         "bash", "-c", script,
     )  # fmt: skip
     try:
-        docker("cp", str(Path(__file__).with_name("tiny_model.py")), f"{name}:/tmp/tiny_model.py")
+        docker("cp", tiny_model.__file__, f"{name}:/tmp/tiny_model.py")
         docker("start", name)
         base = f"http://127.0.0.1:{port}"
 

@@ -1,8 +1,9 @@
-"""Writes a tiny model directory that Dynamo's mocker engine and frontend can serve.
+"""Writes a tiny model directory that Dynamo's frontend and engines can serve.
 
-Run *inside* an image (piped to `python - <dir>`), so it uses only the image's own packages:
-a byte-level BPE tokenizer trained in-process with `tokenizers` and a small Llama config.
-No weights and no downloads: the mocker only needs a tokenizer and a config.
+Runs *inside* an image (the CPU smoke tests pipe this file to `python - <dir>`; the GPU serve
+check imports it), so it uses only the image's own packages: a byte-level BPE tokenizer
+trained in-process with `tokenizers` and a small Llama config. No downloads. The mocker needs
+no weights; a real engine (`--weights`) gets random ones from `transformers`.
 """
 
 import json
@@ -10,11 +11,12 @@ import os
 import sys
 
 
-def write_tiny_model(out: str) -> None:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def write_tiny_model(out: str, weights: bool = False) -> None:
+    import tokenizers  # pants: no-infer-dep (the image's own)
+    from tokenizers import decoders, models, pre_tokenizers, trainers  # pants: no-infer-dep
 
     os.makedirs(out, exist_ok=True)
-    tokenizer = Tokenizer(models.BPE())
+    tokenizer = tokenizers.Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
@@ -44,8 +46,9 @@ def write_tiny_model(out: str) -> None:
             {
                 "architectures": ["LlamaForCausalLM"],
                 "model_type": "llama",
-                "hidden_size": 64,
-                "intermediate_size": 128,
+                # head_dim 64: a size every GPU attention backend supports.
+                "hidden_size": 256,
+                "intermediate_size": 512,
                 "num_attention_heads": 4,
                 "num_hidden_layers": 2,
                 "num_key_value_heads": 4,
@@ -56,7 +59,20 @@ def write_tiny_model(out: str) -> None:
             },
             f,
         )
+    if weights:
+        write_random_weights(out)
+
+
+def write_random_weights(out: str) -> None:
+    """Random bf16 weights for the config in `out`, saved as safetensors."""
+    import torch  # pants: no-infer-dep (the image's own)
+    from transformers import AutoConfig, AutoModelForCausalLM  # pants: no-infer-dep
+
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(out)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(out, safe_serialization=True)
 
 
 if __name__ == "__main__":
-    write_tiny_model(sys.argv[1])
+    write_tiny_model(sys.argv[1], weights="--weights" in sys.argv[2:])

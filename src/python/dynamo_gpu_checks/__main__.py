@@ -1,0 +1,5 @@
+import sys
+
+from dynamo_gpu_checks.cli import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""The GPU checks in containers/dynamo:runtime on a CPU: everything that runs without a GPU.
+
+`gpu_smoke_test` (tests/gpu) mounts the checks PEX into an image onto PYTHONPATH and runs it
+with `docker run --gpus all` on GPU hosts. Here the same mount must work with the image's own
+Python, detect that there is no GPU and report every check skipped; and the NIXL transfer and
+matmul logic must work against the image's real nixl and torch with host memory in place of
+GPU memory (UCX moves DRAM the same way through the same calls).
+"""
+
+from pathlib import Path
+
+from smoke.docker_helpers import built_image, docker
+
+IMAGE = "containers/dynamo:runtime"
+# A runtime_package_dependency of this test (tests/python/smoke/BUILD).
+CHECKS_PEX = Path("src.python.dynamo_gpu_checks/gpu-checks.pex")
+MOUNTED = "/opt/dynamo-gpu-checks/checks.pex"
+
+
+def run_with_checks(*command: str, network: str = "none"):
+    image = built_image(IMAGE)
+    # Pants records "<unknown>" as the ID of a fully cached BuildKit build: then the tag.
+    reference = image.image_id if image.image_id.startswith("sha256:") else image.tags[0]
+    mount = ["-v", f"{CHECKS_PEX.resolve()}:{MOUNTED}:ro", "-e", f"PYTHONPATH={MOUNTED}"]
+    result = docker(
+        "run", "--rm", "--network", network, *mount, reference, *command, check=False
+    )  # fmt: skip
+    return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+
+def test_without_a_gpu_every_check_is_skipped_with_the_reason():
+    code, out, err = run_with_checks("python", "-m", "dynamo_gpu_checks", "run")
+    assert code == 3, err
+    lines = out.splitlines()
+    assert lines[-1] == "0 passed, 0 failed, 5 skipped"
+    assert all(line.startswith("SKIPPED") and "no GPU (" in line for line in lines[:-1]), out
+
+
+NIXL_AND_MATMUL_ON_DRAM = """
+import torch, nixl, nixl._api as nixl_api
+from dynamo_gpu_checks.checks import matmul_against_cpu, nixl_transfer
+print("transfer", nixl_transfer(torch, nixl_api, device="cpu")["state"])
+print("matmul", matmul_against_cpu(torch, device="cpu")["max_abs_diff"])
+"""
+
+
+def test_nixl_transfer_and_matmul_logic_run_against_the_images_packages():
+    code, out, err = run_with_checks("python", "-c", NIXL_AND_MATMUL_ON_DRAM)
+    assert code == 0, err
+    assert out.splitlines()[-2:] == ["transfer DONE", "matmul 0.0"]
+
+
+SERVE_WITH_THE_MOCKER = """
+import sys
+from dynamo_gpu_checks import serve
+from dynamo_gpu_checks.checks import Context
+mocker = [sys.executable, "-m", "dynamo.mocker", "--model-path", serve.MODEL,
+          "--model-name", serve.MODEL, *serve.DISCOVERY_FLAGS]
+details = serve.serve_with(Context(workdir="/tmp/serve", serve_timeout_s=240), mocker, False)
+print("completion_tokens", details["completion_tokens"])
+"""
+
+
+def test_the_serve_check_drives_the_real_frontend_with_the_mocker_engine():
+    """The serve check's model, processes, readiness wait, request and shutdown, for real;
+    on a GPU the engine is the framework's instead of the mocker."""
+    code, out, err = run_with_checks("python", "-c", SERVE_WITH_THE_MOCKER, network="host")
+    assert code == 0, err[-4000:]
+    tokens = int(out.splitlines()[-1].split()[-1])
+    assert tokens >= 1, out
