@@ -4,16 +4,17 @@ Pants 2.17 runs `docker build` on every `package` (the process is per-session) b
 image may have been deleted from the engine since. Here the build process is cacheable
 instead, so Pants' own process cache is the record "these inputs -> this image ID": its key
 covers the Dockerfile and the whole build context (input digest), build args, tags and build
-options such as --platform (argv), upstream in-repo image IDs (`__UPSTREAM_IMAGE_IDS`) and the
-IDs of external base images (added below). A cache hit is used only if that image is still in
-the engine (its tags are put back if they moved); otherwise the build runs again, keyed on
-the vanished ID so the new result is recorded too.
+options such as --platform (argv), upstream in-repo image IDs (`__UPSTREAM_IMAGE_IDS`), the
+IDs of external base images and the engine's own ID (added below). A cache hit is used only
+if that image is still in the engine (its tags are put back if they moved); otherwise the
+build runs again, keyed on the vanished ID so the new result is recorded too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
 
 from pants.backend.docker.goals.package_image import DockerPackageFieldSet, build_docker_image
 from pants.backend.docker.package_types import BuiltDockerImage
@@ -124,6 +125,32 @@ def external_base_refs(
     return tuple(dict.fromkeys(refs))
 
 
+@dataclass(frozen=True)
+class DockerEngineId:
+    """The engine's own ID (`docker info`): records are kept per engine, since an image lives
+    in one engine, even when Pants' cache is shared with other machines (a remote cache)."""
+
+    value: str
+
+
+@rule(desc="Identify the Docker engine")
+async def docker_engine_id(
+    docker: DockerBinary, options_env_aware: DockerOptions.EnvironmentAware
+) -> DockerEngineId:
+    env = await Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars))
+    info = await Get(
+        FallibleProcessResult,
+        Process(
+            [docker.path, "info", "--format", "{{.ID}}"],
+            description="Identifying the Docker engine",
+            env={**docker.extra_env, **env},
+            level=LogLevel.DEBUG,
+            cache_scope=ProcessCacheScope.PER_SESSION,
+        ),
+    )
+    return DockerEngineId(info.stdout.decode().strip() if info.exit_code == 0 else "")
+
+
 @rule(desc="Build a Docker image, or reuse the one built from the same inputs")
 async def build_or_reuse_docker_image(
     field_set: DockerPackageFieldSet,
@@ -141,13 +168,14 @@ async def build_or_reuse_docker_image(
             field_set, options, global_options, docker, keep_sandboxes, union_membership
         )
 
-    context, dockerfile_info, env = await MultiGet(
+    context, dockerfile_info, env, engine = await MultiGet(
         Get(
             DockerBuildContext,
             DockerBuildContextRequest(field_set.address, build_upstream_images=True),
         ),
         Get(DockerfileInfo, DockerfileInfoRequest(field_set.address)),
         Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars)),
+        Get(DockerEngineId),
     )
     docker_env = {**docker.extra_env, **env}
     dockerfile = await Get(
@@ -158,7 +186,7 @@ async def build_or_reuse_docker_image(
         context.build_args.to_dict(),
         set(dockerfile_info.from_image_build_args.to_dict()),
     )
-    build_env = {}
+    build_env = {"__DOCKER_ENGINE_ID": engine.value}
     if external:
         # An external base pulled anew (same tag, new image) must rebuild: key on its ID.
         ids = await Get(
