@@ -2,7 +2,8 @@
 # Makes sure this host can build and run the images: a Docker engine that answers, the
 # BuildKit-capable client Pants is configured to use (/usr/bin/docker, see [docker] in
 # pants.toml), debootstrap for the `local` base profile, and the compilers the first-party
-# wheels (src/) build with: a C++ compiler and cargo/rustc (rustup's or Debian's).
+# wheels (src/) build with: a C++ compiler and cargo/rustc (rustup's or Debian's), and Redis
+# for the team caches (docs/caching.md).
 #
 # Provisions only what is missing, and only as root on a Debian-family host; anywhere else
 # it prints the commands to run. Silent and fast (one `docker version`) when all is there.
@@ -19,6 +20,8 @@ missing_pkgs=()
 command -v debootstrap >/dev/null 2>&1 || [[ -x /usr/sbin/debootstrap ]] || missing_pkgs+=(debootstrap)
 command -v c++ >/dev/null 2>&1 || missing_pkgs+=(g++)
 command -v cargo >/dev/null 2>&1 || missing_pkgs+=(cargo)
+# The team caches' sccache store (build-support/team-caches.sh) and the remote-cache tests.
+command -v redis-server >/dev/null 2>&1 || missing_pkgs+=(redis-server)
 
 if [[ ${#missing_pkgs[@]} -eq 0 ]] && engine_answers; then
   exit 0

@@ -38,8 +38,10 @@ def use_private_home(workdir: str) -> None:
 
 def sccache_basedirs(build_dir: str) -> str:
     """Prefixes sccache strips from paths before hashing: the build directory and the tool
-    venv (pybind11's headers), whose absolute path differs between workspaces."""
-    return os.pathsep.join(os.path.realpath(d) for d in (build_dir, sys.prefix))
+    venv (pybind11's headers), whose absolute path differs between workspaces. Both as given
+    and resolved: Pex reaches its venvs through short symlinks (venvs/s/<hash>/venv)."""
+    dirs = [build_dir, sys.prefix]
+    return os.pathsep.join(dict.fromkeys(p for d in dirs for p in (d, os.path.realpath(d))))
 
 
 @contextlib.contextmanager

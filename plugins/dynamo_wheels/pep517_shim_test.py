@@ -121,10 +121,16 @@ def test_with_sccache_the_tree_is_built_at_a_fixed_path(tmp_path, monkeypatch) -
     assert (fixed / "src-kit.lock").exists()  # the lock that serialises builds of the tree
 
 
-def test_sccache_basedirs_are_the_build_dir_and_the_tool_venv(tmp_path) -> None:
-    assert pep517_shim.sccache_basedirs(str(tmp_path)).split(os.pathsep) == [
-        os.path.realpath(tmp_path),
-        os.path.realpath(pep517_shim.sys.prefix),
+def test_sccache_basedirs_are_the_build_dir_and_the_tool_venv(tmp_path, monkeypatch) -> None:
+    venv = tmp_path / "venvs" / "0123abcd"
+    venv.mkdir(parents=True)
+    (tmp_path / "venvs" / "s").mkdir()
+    (tmp_path / "venvs" / "s" / "venv").symlink_to(venv)
+    monkeypatch.setattr(pep517_shim.sys, "prefix", str(tmp_path / "venvs" / "s" / "venv"))
+    assert pep517_shim.sccache_basedirs("/tmp/build").split(os.pathsep) == [
+        "/tmp/build",
+        str(tmp_path / "venvs" / "s" / "venv"),
+        str(venv),
     ]
 
 
