@@ -80,6 +80,7 @@ def language_of(adv_key: str) -> str:
 class SccacheTotals:
     builds_compiled: int = 0
     builds_replayed: int = 0
+    builds_without_sccache: int = 0  # its store was unreachable: compiled locally
     hits: dict[str, int] = field(default_factory=dict)
     misses: dict[str, int] = field(default_factory=dict)
     compilations: int = 0
@@ -90,6 +91,8 @@ class SccacheTotals:
     def add(self, document: dict) -> None:
         stats = document.get("sccache", {}).get("stats", {})
         self.builds_compiled += 1
+        if document.get("error"):
+            self.builds_without_sccache += 1
         for key, count in stats.get("cache_hits", {}).get("adv_counts", {}).items():
             self.hits[language_of(key)] = self.hits.get(language_of(key), 0) + count
         for key, count in stats.get("cache_misses", {}).get("adv_counts", {}).items():
@@ -109,6 +112,7 @@ class SccacheTotals:
         return {
             "builds_compiled": self.builds_compiled,
             "builds_replayed": self.builds_replayed,
+            "builds_without_sccache": self.builds_without_sccache,
             "hits": hits,
             "misses": misses,
             "hit_rate": rate(hits, hits + misses),
@@ -162,7 +166,8 @@ def render(summary: dict) -> str:
     )
     lines.append(
         f"  sccache: {sccache['builds_compiled']} wheel builds compiled, "
-        f"{sccache['builds_replayed']} replayed from Pants' cache; "
+        f"{sccache['builds_replayed']} replayed from Pants' cache, "
+        f"{sccache['builds_without_sccache']} without sccache (store unreachable); "
         f"{sccache['hits']}/{sccache['hits'] + sccache['misses']} hits "
         f"({percent(sccache['hit_rate'])}){': ' + by_language if by_language else ''}; "
         f"{sccache['compilations']} compiler runs"

@@ -76,12 +76,17 @@ def test_sccache_counts_fresh_builds_and_tells_replayed_ones_apart(tmp_path: Pat
     )
     # Written by this run, made by an earlier build (a cache replayed it): no compiles now.
     write_stats(tmp_path, "c.json", stats_document(10, {}, {"rust": 5}, 5), mtime=1002)
+    # Compiled without sccache: its store was down.
+    write_stats(
+        tmp_path, "e.json", {"built_at": 1001, "sccache": {}, "error": "timed out"}, mtime=1002
+    )
     # Left in dist/ by another run: ignored.
     write_stats(tmp_path, "d.json", stats_document(10, {}, {"rust": 7}, 7), mtime=500)
 
     sccache = cache_summary.sccache_summary(tmp_path, run_start)
 
-    assert sccache["builds_compiled"] == 2
+    assert sccache["builds_compiled"] == 3
+    assert sccache["builds_without_sccache"] == 1
     assert sccache["builds_replayed"] == 1
     assert (sccache["hits"], sccache["misses"], sccache["compilations"]) == (3, 1, 1)
     assert sccache["hit_rate"] == 75.0

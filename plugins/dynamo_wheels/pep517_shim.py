@@ -73,9 +73,24 @@ def build_place(fixed_dir: str | None):
             shutil.rmtree(root, ignore_errors=True)
 
 
-def sccache_stats_document(stats: dict, built_at: float) -> dict:
-    # built_at tells a fresh build from one replayed out of Pants' cache.
-    return {"built_at": built_at, "sccache": stats}
+def sccache_stats_document(stats: dict, built_at: float, error: str | None = None) -> dict:
+    # built_at tells a fresh build from one replayed out of Pants' cache; error says why a
+    # build compiled without sccache.
+    document = {"built_at": built_at, "sccache": stats}
+    if error:
+        document["error"] = error
+    return document
+
+
+def without_sccache() -> None:
+    """The compilers without the sccache launcher. CC/CXX stay set to the bare compiler:
+    meson puts an sccache it finds on PATH in front of compilers nobody named."""
+    for name in ("RUSTC_WRAPPER", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER"):
+        os.environ.pop(name, None)
+    for name in ("CC", "CXX"):
+        value = os.environ.get(name, "")
+        if value.startswith("sccache "):
+            os.environ[name] = value[len("sccache ") :]
 
 
 @contextlib.contextmanager
@@ -93,22 +108,21 @@ def sccache_server(workdir: str, stats_file: str | None):
     os.environ.setdefault("SCCACHE_IGNORE_SERVER_IO_ERROR", "1")
     started = subprocess.run(["sccache", "--start-server"], capture_output=True, text=True)
     if started.returncode != 0:
+        # sccache's server does not start when its store is unreachable (Redis down).
         print(f"warning: sccache did not start, compiling without it: {started.stderr}")
-        for name in ("RUSTC_WRAPPER", "CC", "CXX"):
-            os.environ.pop(name, None)
-        for name in ("CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER"):
-            os.environ.pop(name, None)
+        without_sccache()
     try:
         yield
     finally:
-        if started.returncode == 0:
+        stats, error = {}, started.stderr.strip() if started.returncode != 0 else None
+        if error is None:
             shown = subprocess.run(
                 ["sccache", "--show-stats", "--stats-format=json"], capture_output=True, text=True
             )
             subprocess.run(["sccache", "--stop-server"], capture_output=True)
             stats = json.loads(shown.stdout) if shown.returncode == 0 else {}
-            with open(stats_file, "w") as f:
-                json.dump(sccache_stats_document(stats, time.time()), f, indent=1)
+        with open(stats_file, "w") as f:
+            json.dump(sccache_stats_document(stats, time.time(), error), f, indent=1)
 
 
 def glibc_of(tag: str) -> tuple[int, int] | None:

@@ -138,3 +138,14 @@ def test_sccache_off_starts_no_server(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(pep517_shim.subprocess, "run", lambda *a, **k: pytest.fail("ran"))
     with pep517_shim.sccache_server(str(tmp_path), None):
         pass
+
+
+def test_without_sccache_keeps_the_bare_compilers(monkeypatch) -> None:
+    monkeypatch.setenv("CC", "sccache cc")
+    monkeypatch.setenv("CXX", "sccache c++")
+    monkeypatch.setenv("RUSTC_WRAPPER", "sccache")
+    monkeypatch.setenv("CMAKE_CXX_COMPILER_LAUNCHER", "sccache")
+    pep517_shim.without_sccache()
+    assert (os.environ["CC"], os.environ["CXX"]) == ("cc", "c++")
+    assert "RUSTC_WRAPPER" not in os.environ
+    assert "CMAKE_CXX_COMPILER_LAUNCHER" not in os.environ
