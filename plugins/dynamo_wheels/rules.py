@@ -206,37 +206,26 @@ async def find_native_toolchain(request: NativeToolchainRequest) -> NativeToolch
     search_path = tuple(env.get("PATH", "").split(os.pathsep)) or SYSTEM_SEARCH_PATH
     # rustup's `rustc` is a proxy that needs HOME/RUSTUP_HOME; the toolchain it points at
     # (its sysroot's bin/, with the real cargo and rustc) needs neither.
+    versions = (
+        ("rustc", "-vV"),
+        (request.c_compiler, "--version"),
+        (request.cxx_compiler, "--version"),
+    )
+    requests = [
+        BinaryPathRequest(
+            binary_name="rustc",
+            search_path=search_path,
+            test=BinaryPathTest(["--print", "sysroot"], fingerprint_stdout=False),
+        ),
+        *(
+            BinaryPathRequest(
+                binary_name=name, search_path=search_path, test=BinaryPathTest([flag])
+            )
+            for name, flag in versions
+        ),
+    ]
     sysroot, rustc, cc, cxx = await MultiGet(
-        Get(
-            BinaryPaths,
-            BinaryPathRequest(
-                binary_name="rustc",
-                search_path=search_path,
-                test=BinaryPathTest(["--print", "sysroot"], fingerprint_stdout=False),
-            ),
-        ),
-        Get(
-            BinaryPaths,
-            BinaryPathRequest(
-                binary_name="rustc", search_path=search_path, test=BinaryPathTest(["-vV"])
-            ),
-        ),
-        Get(
-            BinaryPaths,
-            BinaryPathRequest(
-                binary_name=request.c_compiler,
-                search_path=search_path,
-                test=BinaryPathTest(["--version"]),
-            ),
-        ),
-        Get(
-            BinaryPaths,
-            BinaryPathRequest(
-                binary_name=request.cxx_compiler,
-                search_path=search_path,
-                test=BinaryPathTest(["--version"]),
-            ),
-        ),
+        Get(BinaryPaths, BinaryPathRequest, path_request) for path_request in requests
     )
     rust_bin = ""
     if sysroot.first_path and sysroot.first_path.fingerprint.strip():
