@@ -37,7 +37,6 @@ TEAM_CACHES = Path(__file__).resolve().parent / "team-caches.sh"
 # What the workspaces build and test: both native wheels (Rust, C++) and a small test target.
 WHEELS = ("src/rust/imagekit:wheel", "src/cpp/hostxfer:wheel")
 TEST_TARGET = "build-support:tests"
-WARNING_PREFIX = "[WARN]"
 
 
 def free_port() -> int:
@@ -124,10 +123,6 @@ class PantsRun:
     log: str
     summary: dict
     seconds: float
-
-    @property
-    def warnings(self) -> list[str]:
-        return [line for line in self.log.splitlines() if WARNING_PREFIX in line]
 
 
 @dataclass
