@@ -3,8 +3,9 @@
 # BuildKit-capable client Pants is configured to use (/usr/bin/docker, see [docker] in
 # pants.toml), debootstrap for the `local` base profile, and the compilers the first-party
 # wheels (src/) build with: a C++ compiler and cargo/rustc (rustup's or Debian's); qemu
-# emulation for the other architecture of the image matrix (amd64 <-> arm64) and Debian's
-# docker-registry (the local registry the multi-arch test publishes to).
+# emulation for the other architecture of the image matrix (amd64 <-> arm64), Debian's
+# docker-registry (the local registry the multi-arch test publishes to) and Redis for the team
+# caches (docs/caching.md).
 #
 # Provisions only what is missing, and only as root on a Debian-family host; anywhere else
 # it prints the commands to run. Silent and fast (one `docker version`) when all is there.
@@ -29,12 +30,14 @@ missing_pkgs=()
 command -v debootstrap >/dev/null 2>&1 || [[ -x /usr/sbin/debootstrap ]] || missing_pkgs+=(debootstrap)
 command -v c++ >/dev/null 2>&1 || missing_pkgs+=(g++)
 command -v cargo >/dev/null 2>&1 || missing_pkgs+=(cargo)
-# Only the multi-arch builds and their test need these; without them the rest still builds.
-matrix_pkgs=()
-[[ -e /usr/lib/binfmt.d/qemu-$emulated.conf ]] || matrix_pkgs+=(qemu-user-static)
-command -v docker-registry >/dev/null 2>&1 || matrix_pkgs+=(docker-registry)
+# Only the multi-arch builds, the team caches (build-support/team-caches.sh) and their tests
+# need these; without them the rest still builds.
+optional_pkgs=()
+[[ -e /usr/lib/binfmt.d/qemu-$emulated.conf ]] || optional_pkgs+=(qemu-user-static)
+command -v docker-registry >/dev/null 2>&1 || optional_pkgs+=(docker-registry)
+command -v redis-server >/dev/null 2>&1 || optional_pkgs+=(redis-server)
 
-if [[ ${#missing_pkgs[@]} -eq 0 && ${#matrix_pkgs[@]} -eq 0 ]] && engine_answers && emulation_ready; then
+if [[ ${#missing_pkgs[@]} -eq 0 && ${#optional_pkgs[@]} -eq 0 ]] && engine_answers && emulation_ready; then
   exit 0
 fi
 
@@ -44,11 +47,11 @@ if [[ "$(id -u)" == 0 && -f /etc/debian_version ]] && command -v apt-get >/dev/n
 fi
 
 if ! $can_provision && [[ ${#missing_pkgs[@]} -eq 0 ]] && engine_answers; then
-  say "multi-arch builds need: apt-get install -y qemu-user-static docker-registry" \
-      "(and: systemctl restart systemd-binfmt); everything else is ready"
+  say "multi-arch builds and the team caches need: apt-get install -y qemu-user-static" \
+      "docker-registry redis-server (and: systemctl restart systemd-binfmt); all else is ready"
   exit 0
 fi
-missing_pkgs+=("${matrix_pkgs[@]}")
+missing_pkgs+=("${optional_pkgs[@]}")
 
 if ! $can_provision; then
   say "this host is missing what image builds need, and it can only provision itself as root on Debian/Ubuntu."

@@ -11,7 +11,10 @@ Pants. A tag for another architecture than this machine's makes it a cross build
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
+import json
 import os
 import platform
 import re
@@ -19,9 +22,107 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 # Archive timestamps and build paths must not depend on when or where we build.
 FIXED_ENV = {"SOURCE_DATE_EPOCH": "315532800", "CARGO_NET_OFFLINE": "true"}
+
+
+def use_private_home(workdir: str) -> None:
+    """HOME and CARGO_HOME of the build's own, unless the target passes them (`env_vars`):
+    the host's are not part of the build (nor of its cache key), and nothing is written to
+    the user's home."""
+    os.environ.setdefault("HOME", os.path.join(workdir, "home"))
+    os.environ.setdefault("CARGO_HOME", os.path.join(workdir, "cargo-home"))
+
+
+def sccache_basedirs(build_dir: str) -> str:
+    """Prefixes sccache strips from paths before hashing: the build directory and the tool
+    venv (pybind11's headers), whose absolute path differs between workspaces. Both as given
+    and resolved: Pex reaches its venvs through short symlinks (venvs/s/<hash>/venv)."""
+    dirs = [build_dir, sys.prefix]
+    return os.pathsep.join(dict.fromkeys(p for d in dirs for p in (d, os.path.realpath(d))))
+
+
+@contextlib.contextmanager
+def build_place(fixed_dir: str | None):
+    """Where the backend builds: (source directory, scratch directory).
+
+    Without sccache, the sandbox and a temporary directory. With sccache, a copy of the tree
+    at a fixed path per project (locked while it builds), scratch beside it: compilers see
+    absolute paths (rustc's CARGO_MANIFEST_DIR and --out-dir, include paths), and sccache's
+    Rust keys cannot ignore them, so a sandbox's random path would make every compile a miss.
+    """
+    if not fixed_dir:
+        with tempfile.TemporaryDirectory() as workdir:
+            yield os.getcwd(), workdir
+        return
+    sandbox = os.environ.get("NATIVE_WHEEL_SANDBOX") or os.getcwd()
+    project = os.path.relpath(os.getcwd(), sandbox).replace(os.sep, "-").strip(".-") or "root"
+    root = os.path.join(fixed_dir, project)
+    os.makedirs(fixed_dir, exist_ok=True)
+    with open(root + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # Another build of the same tree waits its turn.
+        shutil.rmtree(root, ignore_errors=True)  # Never build on a previous build's outputs.
+        source, workdir = os.path.join(root, "src"), os.path.join(root, "work")
+        shutil.copytree(os.getcwd(), source, symlinks=True)
+        os.makedirs(workdir)
+        try:
+            yield source, workdir
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def sccache_stats_document(stats: dict, built_at: float, error: str | None = None) -> dict:
+    # built_at tells a fresh build from one replayed out of Pants' cache; error says why a
+    # build compiled without sccache.
+    document = {"built_at": built_at, "sccache": stats}
+    if error:
+        document["error"] = error
+    return document
+
+
+def without_sccache() -> None:
+    """The compilers without the sccache launcher. CC/CXX stay set to the bare compiler:
+    meson puts an sccache it finds on PATH in front of compilers nobody named."""
+    for name in ("RUSTC_WRAPPER", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER"):
+        os.environ.pop(name, None)
+    for name in ("CC", "CXX"):
+        value = os.environ.get(name, "")
+        if value.startswith("sccache "):
+            os.environ[name] = value[len("sccache ") :]
+
+
+@contextlib.contextmanager
+def sccache_server(workdir: str, stats_file: str | None):
+    """One sccache server for this build, on a socket of its own, stopped afterwards with its
+    statistics written to `stats_file`. Does nothing when sccache is off (no `stats_file`)."""
+    if not stats_file:
+        yield
+        return
+    os.environ["SCCACHE_SERVER_UDS"] = os.path.join(workdir, "sccache.sock")
+    os.environ["SCCACHE_BASEDIRS"] = sccache_basedirs(os.getcwd())
+    # A build that dies leaves no server behind for long.
+    os.environ.setdefault("SCCACHE_IDLE_TIMEOUT", "120")
+    # A cache that is down slows the build; it never fails it.
+    os.environ.setdefault("SCCACHE_IGNORE_SERVER_IO_ERROR", "1")
+    started = subprocess.run(["sccache", "--start-server"], capture_output=True, text=True)
+    if started.returncode != 0:
+        # sccache's server does not start when its store is unreachable (Redis down).
+        print(f"warning: sccache did not start, compiling without it: {started.stderr}")
+        without_sccache()
+    try:
+        yield
+    finally:
+        stats, error = {}, started.stderr.strip() if started.returncode != 0 else None
+        if error is None:
+            shown = subprocess.run(
+                ["sccache", "--show-stats", "--stats-format=json"], capture_output=True, text=True
+            )
+            subprocess.run(["sccache", "--stop-server"], capture_output=True)
+            stats = json.loads(shown.stdout) if shown.returncode == 0 else {}
+        with open(stats_file, "w") as f:
+            json.dump(sccache_stats_document(stats, time.time(), error), f, indent=1)
 
 
 def glibc_of(tag: str) -> tuple[int, int] | None:
@@ -177,11 +278,22 @@ def main() -> None:
     for part in filter(None, attr.split(".")):
         backend = getattr(backend, part)
     os.makedirs(out_dir, exist_ok=True)
-    with tempfile.TemporaryDirectory() as workdir:
-        settings = None
-        if is_cross(platform_tag) and module_name == "mesonpy":
-            settings = meson_cross_settings(platform_tag, workdir)
-        name = backend.build_wheel(os.path.abspath(out_dir), settings)
+    out_dir = os.path.abspath(out_dir)
+    sandbox_dir = os.getcwd()
+    stats_file = os.environ.get("NATIVE_WHEEL_SCCACHE_STATS")
+    stats_file = os.path.abspath(stats_file) if stats_file else None
+    with build_place(os.environ.get("NATIVE_WHEEL_FIXED_DIR")) as (source, workdir):
+        os.chdir(source)
+        use_private_home(workdir)
+        settings = {}
+        if module_name == "mesonpy":
+            # A fixed build directory name (meson-python picks a random one otherwise).
+            settings["build-dir"] = ".mesonpy-build"
+            if is_cross(platform_tag):
+                settings.update(meson_cross_settings(platform_tag, workdir))
+        with sccache_server(workdir, stats_file):
+            name = backend.build_wheel(out_dir, settings or None)
+        os.chdir(sandbox_dir)
     wheel_path = os.path.join(out_dir, name)
     check_platform(wheel_path, platform_tag)
     print(f"wheel: {name}")

@@ -83,3 +83,69 @@ def test_meson_cross_file_names_the_cross_toolchain(monkeypatch, tmp_path) -> No
     assert "cpp = 'aarch64-linux-gnu-g++'" in text and "cpu_family = 'aarch64'" in text
     wrapper = text.split("python = '")[1].split("'")[0]
     assert "_sysconfigdata__linux_aarch64-linux-gnu" in open(wrapper).read()
+
+
+def test_private_home_unless_the_target_passes_one(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setenv("CARGO_HOME", "/vendor/cargo")
+    pep517_shim.use_private_home(str(tmp_path))
+    assert os.environ["HOME"] == str(tmp_path / "home")
+    assert os.environ["CARGO_HOME"] == "/vendor/cargo"
+
+
+def test_without_sccache_the_build_stays_in_the_sandbox(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pep517_shim.build_place(None) as (source, workdir):
+        assert source == str(tmp_path)
+        assert os.path.isdir(workdir)
+
+
+def test_with_sccache_the_tree_is_built_at_a_fixed_path(tmp_path, monkeypatch) -> None:
+    sandbox = tmp_path / "pants-sandbox-abc123"
+    tree = sandbox / "src" / "kit"
+    tree.mkdir(parents=True)
+    (tree / "pyproject.toml").write_text("[build-system]\n")
+    fixed = tmp_path / "fixed"
+    monkeypatch.chdir(tree)
+    monkeypatch.setenv("NATIVE_WHEEL_SANDBOX", str(sandbox))
+    # Outputs of an earlier, interrupted build never leak into this one.
+    (fixed / "src-kit" / "src" / "target").mkdir(parents=True)
+
+    with pep517_shim.build_place(str(fixed)) as (source, workdir):
+        # The same path whatever the sandbox is called: what sccache's keys need.
+        assert source == str(fixed / "src-kit" / "src")
+        assert sorted(os.listdir(source)) == ["pyproject.toml"]
+        assert workdir == str(fixed / "src-kit" / "work")
+
+    assert not (fixed / "src-kit").exists()  # cleaned up
+    assert (fixed / "src-kit.lock").exists()  # the lock that serialises builds of the tree
+
+
+def test_sccache_basedirs_are_the_build_dir_and_the_tool_venv(tmp_path, monkeypatch) -> None:
+    venv = tmp_path / "venvs" / "0123abcd"
+    venv.mkdir(parents=True)
+    (tmp_path / "venvs" / "s").mkdir()
+    (tmp_path / "venvs" / "s" / "venv").symlink_to(venv)
+    monkeypatch.setattr(pep517_shim.sys, "prefix", str(tmp_path / "venvs" / "s" / "venv"))
+    assert pep517_shim.sccache_basedirs("/tmp/build").split(os.pathsep) == [
+        "/tmp/build",
+        str(tmp_path / "venvs" / "s" / "venv"),
+        str(venv),
+    ]
+
+
+def test_sccache_off_starts_no_server(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(pep517_shim.subprocess, "run", lambda *a, **k: pytest.fail("ran"))
+    with pep517_shim.sccache_server(str(tmp_path), None):
+        pass
+
+
+def test_without_sccache_keeps_the_bare_compilers(monkeypatch) -> None:
+    monkeypatch.setenv("CC", "sccache cc")
+    monkeypatch.setenv("CXX", "sccache c++")
+    monkeypatch.setenv("RUSTC_WRAPPER", "sccache")
+    monkeypatch.setenv("CMAKE_CXX_COMPILER_LAUNCHER", "sccache")
+    pep517_shim.without_sccache()
+    assert (os.environ["CC"], os.environ["CXX"]) == ("cc", "c++")
+    assert "RUSTC_WRAPPER" not in os.environ
+    assert "CMAKE_CXX_COMPILER_LAUNCHER" not in os.environ

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import toml  # pants: no-infer-dep (ships with Pants)
@@ -12,6 +13,11 @@ from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
+from pants.core.util_rules.system_binaries import (
+    BinaryPathRequest,
+    BinaryPaths,
+    BinaryPathTest,
+)
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import (
     AddPrefix,
@@ -39,21 +45,61 @@ from dynamo_wheels.target_types import (
     NativeWheelSourcesField,
 )
 
-# What every build sees from Pants' environment: the host's compilers and Rust toolchain.
-HOST_TOOLCHAIN_ENV = ("PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME")
-# sccache's own settings (where the cache lives, its credentials), passed when sccache is on.
+# Where the host's compilers are looked for: only to find them. The build's PATH is made of the
+# directories they were found in, never the host's PATH, HOME or rustup settings, so the
+# process (and its cache key) is the same in every workspace on machines with the same
+# toolchain: that is what lets a remote cache serve one machine's build to another.
+TOOLCHAIN_LOOKUP_ENV = ("PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME")
+# Always on the build's PATH after the compilers' own directories: the linker, ar, strip.
+SYSTEM_SEARCH_PATH = ("/usr/bin", "/bin")
+# sccache's own settings (where the cache lives), passed when sccache is on. A process's
+# environment is part of the action Pants uploads to a remote cache, so credentials never
+# travel this way: they go in the file SCCACHE_CONF names (only its path is passed).
 SCCACHE_SETTINGS_ENV = (
+    "SCCACHE_CONF",
     "SCCACHE_DIR",
     "SCCACHE_CACHE_SIZE",
     "SCCACHE_REDIS",
     "SCCACHE_REDIS_ENDPOINT",
-    "SCCACHE_REDIS_USERNAME",
-    "SCCACHE_REDIS_PASSWORD",
     "SCCACHE_REDIS_KEY_PREFIX",
+    "SCCACHE_REDIS_EXPIRATION",
+    "SCCACHE_REDIS_RW_MODE",
+    "SCCACHE_BUCKET",
+    "SCCACHE_REGION",
+    "SCCACHE_ENDPOINT",
+    "SCCACHE_S3_KEY_PREFIX",
+    "SCCACHE_GCS_BUCKET",
+    "SCCACHE_GCS_KEY_PREFIX",
+    "SCCACHE_GCS_RW_MODE",
+    "SCCACHE_GCS_KEY_PATH",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "SCCACHE_WEBDAV_ENDPOINT",
+    "SCCACHE_WEBDAV_KEY_PREFIX",
+    "SCCACHE_WEBDAV_RW_MODE",
     "SCCACHE_IGNORE_SERVER_IO_ERROR",
     "SCCACHE_ERROR_LOG",
     "SCCACHE_LOG",
 )
+# Variables that hold credentials: refused, with where to put them instead.
+SCCACHE_SECRET_ENV = (
+    "SCCACHE_REDIS_PASSWORD",
+    "SCCACHE_REDIS_USERNAME",
+    "SCCACHE_WEBDAV_PASSWORD",
+    "SCCACHE_WEBDAV_TOKEN",
+)
+REDIS_URL_ENV = ("SCCACHE_REDIS", "SCCACHE_REDIS_ENDPOINT")
+# The shim reads these: the sandbox root and the file, relative to the build directory, that
+# it writes sccache's statistics to. Pants substitutes `{chroot}` when the process runs, so
+# the cache key does not see the sandbox's path.
+SANDBOX_ENV = "NATIVE_WHEEL_SANDBOX"
+SCCACHE_STATS_ENV = "NATIVE_WHEEL_SCCACHE_STATS"
+SCCACHE_STATS_FILE = "__native_wheel_sccache.json"
+SCCACHE_STATS_DIR = "sccache-stats"
+# With sccache, the shim builds a copy of the tree at a fixed path under this directory.
+FIXED_DIR_ENV = "NATIVE_WHEEL_FIXED_DIR"
+# What the toolchain is (versions of rustc, cc, c++): in the key, so an upgrade rebuilds.
+TOOLCHAIN_FINGERPRINT_ENV = "NATIVE_WHEEL_TOOLCHAIN"
 SHIM_NAME = "__native_wheel_build.py"
 # Pex's launcher exports its own search path as PATH, so the PATH a build should see (Pants'
 # own, or a target's `PATH=...`) reaches the shim under this name and the shim restores it.
@@ -111,12 +157,96 @@ def search_path_as_native_wheel_path(env: Mapping[str, str]) -> dict[str, str]:
     return moved
 
 
+def refuse_sccache_credentials(env: Mapping[str, str]) -> None:
+    """Credentials in the build's environment would be stored in every action Pants uploads."""
+    found = [name for name in SCCACHE_SECRET_ENV if env.get(name)]
+    for name in REDIS_URL_ENV:
+        if "@" in env.get(name, "").partition("://")[2].partition("/")[0]:
+            found.append(f"{name} (user:password@ in the URL)")
+    if found:
+        raise NativeWheelError(
+            f"{', '.join(found)} set for an sccache build: a build's environment is part of "
+            "the action Pants uploads to a remote cache. Put the credentials in an sccache "
+            "config file readable only by you (e.g. [cache.redis] endpoint/password) and set "
+            "SCCACHE_CONF to its path instead (docs/caching.md)."
+        )
+
+
 def build_env_names(subsystem: NativeWheels, target_env_vars: tuple[str, ...]) -> tuple[str, ...]:
-    names = list(HOST_TOOLCHAIN_ENV)
-    if subsystem.sccache:
-        names.extend(SCCACHE_SETTINGS_ENV)
+    names = list(SCCACHE_SETTINGS_ENV) if subsystem.sccache else []
     names.extend(target_env_vars)
     return tuple(names)
+
+
+@dataclass(frozen=True)
+class NativeToolchainRequest:
+    c_compiler: str
+    cxx_compiler: str
+
+
+@dataclass(frozen=True)
+class NativeToolchain:
+    """The host's compilers as the build sees them: a fixed search path and their versions."""
+
+    search_path: tuple[str, ...]
+    fingerprint: str
+
+    @property
+    def path_env(self) -> str:
+        return os.pathsep.join(self.search_path)
+
+
+def toolchain_search_path(binaries: Iterable[str]) -> tuple[str, ...]:
+    """The directories of the found compilers, then the system's, each once, in order."""
+    dirs = [os.path.dirname(b) for b in binaries if b]
+    return tuple(dict.fromkeys([*dirs, *SYSTEM_SEARCH_PATH]))
+
+
+@rule(desc="Find the native toolchain", level=LogLevel.DEBUG)
+async def find_native_toolchain(request: NativeToolchainRequest) -> NativeToolchain:
+    env = await Get(EnvironmentVars, EnvironmentVarsRequest(TOOLCHAIN_LOOKUP_ENV))
+    search_path = tuple(env.get("PATH", "").split(os.pathsep)) or SYSTEM_SEARCH_PATH
+    # rustup's `rustc` is a proxy that needs HOME/RUSTUP_HOME; the toolchain it points at
+    # (its sysroot's bin/, with the real cargo and rustc) needs neither.
+    versions = (
+        ("rustc", "-vV"),
+        (request.c_compiler, "--version"),
+        (request.cxx_compiler, "--version"),
+    )
+    requests = [
+        BinaryPathRequest(
+            binary_name="rustc",
+            search_path=search_path,
+            test=BinaryPathTest(["--print", "sysroot"], fingerprint_stdout=False),
+        ),
+        *(
+            BinaryPathRequest(
+                binary_name=name, search_path=search_path, test=BinaryPathTest([flag])
+            )
+            for name, flag in versions
+        ),
+    ]
+    sysroot, rustc, cc, cxx = await MultiGet(
+        Get(BinaryPaths, BinaryPathRequest, path_request) for path_request in requests
+    )
+    rust_bin = ""
+    if sysroot.first_path and sysroot.first_path.fingerprint.strip():
+        rust_bin = os.path.join(sysroot.first_path.fingerprint.strip(), "bin", "rustc")
+    found = [p.first_path for p in (rustc, cc, cxx)]
+    fingerprint = hashlib.sha256(
+        "\n".join(p.fingerprint if p else "-" for p in found).encode()
+    ).hexdigest()
+    return NativeToolchain(
+        toolchain_search_path([rust_bin, *(p.path if p else "" for p in found[1:])]),
+        fingerprint,
+    )
+
+
+def sccache_stats_path(address_spec_path: str, target_name: str) -> str:
+    """Where a build's sccache statistics land in `dist/` (and the package's digest)."""
+    return os.path.join(
+        SCCACHE_STATS_DIR, f"{address_spec_path.replace('/', '.')}.{target_name}.json"
+    )
 
 
 @rule(desc="Build a native wheel", level=LogLevel.DEBUG)
@@ -141,17 +271,36 @@ async def package_native_wheel(
 
     shim = pkgutil.get_data("dynamo_wheels", "pep517_shim.py")
     assert shim is not None
-    tools, shim_digest, env = await MultiGet(
+    if subsystem.sccache:
+        refuse_sccache_credentials(
+            await Get(
+                EnvironmentVars,
+                EnvironmentVarsRequest((*SCCACHE_SECRET_ENV, *REDIS_URL_ENV)),
+            )
+        )
+    tools, shim_digest, env, toolchain = await MultiGet(
         Get(VenvPex, PexRequest, subsystem.to_pex_request(python_setup)),
         Get(Digest, CreateDigest([FileContent(os.path.join(source_dir, SHIM_NAME), shim)])),
         Get(
             EnvironmentVars,
             EnvironmentVarsRequest(build_env_names(subsystem, field_set.env_vars.value or ())),
         ),
+        Get(
+            NativeToolchain,
+            NativeToolchainRequest(subsystem.c_compiler, subsystem.cxx_compiler),
+        ),
     )
     extra_env = {
-        **search_path_as_native_wheel_path(env),
+        # A target's `PATH=...` wins over the toolchain's.
+        **search_path_as_native_wheel_path({"PATH": toolchain.path_env, **env}),
+        TOOLCHAIN_FINGERPRINT_ENV: toolchain.fingerprint,
+        SANDBOX_ENV: "{chroot}",
         **compiler_launcher_env(subsystem.sccache, subsystem.c_compiler, subsystem.cxx_compiler),
+        **(
+            {SCCACHE_STATS_ENV: SCCACHE_STATS_FILE, FIXED_DIR_ENV: subsystem.sccache_build_dir}
+            if subsystem.sccache
+            else {}
+        ),
     }
     input_digest = await Get(Digest, MergeDigests([sources.snapshot.digest, shim_digest]))
     result = await Get(
@@ -168,19 +317,36 @@ async def package_native_wheel(
             working_directory=source_dir,
             extra_env=extra_env,
             output_directories=(OUT_DIR,),  # Relative to the working directory.
+            output_files=(SCCACHE_STATS_FILE,) if subsystem.sccache else (),
             description=f"Build {field_set.address} with {backend}",
             # INFO: the log shows which wheels a change rebuilt.
             level=LogLevel.INFO,
         ),
     )
     output_path = field_set.output_path.value or ""
-    built = await Get(Digest, RemovePrefix(result.output_digest, OUT_DIR))
+    built = await Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{OUT_DIR}/**"])))
+    built = await Get(Digest, RemovePrefix(built, OUT_DIR))
     wheels = await Get(Snapshot, AddPrefix(built, output_path))
     if len(wheels.files) != 1 or not wheels.files[0].endswith(".whl"):
         raise NativeWheelError(
             f"{backend} built {list(wheels.files)} for {field_set.address}; expected one wheel."
         )
-    return BuiltPackage(wheels.digest, (BuiltPackageArtifact(wheels.files[0]),))
+    artifacts = [BuiltPackageArtifact(wheels.files[0])]
+    digest = wheels.digest
+    if subsystem.sccache:
+        # sccache's statistics of this build, for build-support/cache_summary.py; a build
+        # replayed from a cache replays the statistics of the build that made it.
+        stats_path = sccache_stats_path(field_set.address.spec_path, field_set.address.target_name)
+        stats = await Get(
+            DigestContents, DigestSubset(result.output_digest, PathGlobs([SCCACHE_STATS_FILE]))
+        )
+        if stats:
+            stats_digest = await Get(
+                Digest, CreateDigest([FileContent(stats_path, stats[0].content)])
+            )
+            digest = await Get(Digest, MergeDigests([digest, stats_digest]))
+            artifacts.append(BuiltPackageArtifact(stats_path))
+    return BuiltPackage(digest, tuple(artifacts))
 
 
 def rules():

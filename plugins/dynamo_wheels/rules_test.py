@@ -11,12 +11,14 @@ from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_wheels import register
 from dynamo_wheels.rules import (
-    HOST_TOOLCHAIN_ENV,
     NativeWheelError,
     NativeWheelFieldSet,
     build_backend_of,
     compiler_launcher_env,
+    refuse_sccache_credentials,
+    sccache_stats_path,
     search_path_as_native_wheel_path,
+    toolchain_search_path,
 )
 from dynamo_wheels.target_types import (
     NativeWheelEnvVarsField,
@@ -131,8 +133,44 @@ def test_sccache_launchers_only_when_enabled() -> None:
     }
 
 
-def test_host_toolchain_is_passed() -> None:
-    assert {"PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME"} == set(HOST_TOOLCHAIN_ENV)
+def test_build_path_is_the_compilers_directories_not_the_hosts_path() -> None:
+    rust = "/root/.rustup/toolchains/1.95.0-x86_64-unknown-linux-gnu/bin/rustc"
+    assert toolchain_search_path([rust, "/usr/bin/cc", "/usr/bin/c++"]) == (
+        "/root/.rustup/toolchains/1.95.0-x86_64-unknown-linux-gnu/bin",
+        "/usr/bin",
+        "/bin",
+    )
+    # A compiler that was not found adds nothing.
+    assert toolchain_search_path(["", "/usr/local/bin/cc", ""]) == (
+        "/usr/local/bin",
+        "/usr/bin",
+        "/bin",
+    )
+
+
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        ({"SCCACHE_REDIS_PASSWORD": "x"}, "SCCACHE_REDIS_PASSWORD"),
+        ({"SCCACHE_WEBDAV_TOKEN": "x"}, "SCCACHE_WEBDAV_TOKEN"),
+        ({"SCCACHE_REDIS_ENDPOINT": "redis://:pw@cache:6379"}, "SCCACHE_REDIS_ENDPOINT"),
+        ({"SCCACHE_REDIS": "redis://user:pw@cache/0"}, "SCCACHE_REDIS"),
+    ],
+)
+def test_sccache_credentials_in_the_environment_are_refused(env: dict, named: str) -> None:
+    with pytest.raises(NativeWheelError, match=f"{named}.*set SCCACHE_CONF"):
+        refuse_sccache_credentials(env)
+
+
+def test_sccache_locations_without_credentials_pass() -> None:
+    refuse_sccache_credentials({"SCCACHE_REDIS_ENDPOINT": "redis://cache:6379/0"})
+    refuse_sccache_credentials({})
+
+
+def test_sccache_stats_land_per_target() -> None:
+    assert sccache_stats_path("src/rust/imagekit", "wheel") == (
+        "sccache-stats/src.rust.imagekit.wheel.json"
+    )
 
 
 def test_the_builds_path_survives_pexs_launcher() -> None:

