@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import toml  # pants: no-infer-dep (ships with Pants)
 from pants.backend.docker.package_types import BuiltDockerImage
 from pants.backend.docker.util_rules import docker_binary
 from pants.backend.python import target_types_rules
@@ -36,6 +35,7 @@ from dynamo_gpu.rules import (
     docker_run_script,
     image_reference,
 )
+from dynamo_images.testutil import offline_pex_cli_options
 
 # The real checks package, a dependency of these tests (plugins/dynamo_gpu/BUILD).
 CHECKS_SOURCES = "src/python/dynamo_gpu_checks"
@@ -111,16 +111,14 @@ def rule_runner() -> RuleRunner:
 
 
 def set_options(runner: RuleRunner, *options: str) -> None:
-    pex_cli = toml.load("pants.toml")["pex-cli"]
     runner.set_options(
         [
-            f"--pex-cli-version={pex_cli['version']}",
-            f"--pex-cli-known-versions={pex_cli['known_versions']}",
+            *offline_pex_cli_options(),
             "--source-root-patterns=['src/python']",
             "--python-interpreter-constraints=['CPython>=3.9,<3.14']",
             *options,
         ],
-        env_inherit={"PATH", "PYENV_ROOT", "HOME", "PANTS_PEX_CLI_URL_TEMPLATE"},
+        env_inherit={"PATH", "PYENV_ROOT", "HOME"},
     )
 
 

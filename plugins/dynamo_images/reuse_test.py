@@ -7,8 +7,6 @@ build` ran; each `package` runs in a new session, like a new `./pants package`.
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -28,24 +26,13 @@ from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import register
 from dynamo_images.reuse import external_base_refs
-from dynamo_images.testutil import plugin_rules
+from dynamo_images.testutil import offline_pex_cli_options, plugin_rules
 
 REAL_DOCKER = "/usr/bin/docker"
 WRAPPER = """#!/bin/sh
 echo "$*" >> {log}
 exec {docker} "$@"
 """
-
-
-def pex_cli_options() -> list[str]:
-    """The launcher's offline pex tool (./pants builds it from PyPI; GitHub is unreachable)."""
-    known = re.search(r'known_versions = \["([^"]+)"\]', Path("pants.toml").read_text())
-    assert known, "pants.toml has no [pex-cli] known_versions"
-    return [
-        f"--pex-cli-version={known.group(1).split('|')[0]}",
-        f"--pex-cli-known-versions=['{known.group(1)}']",
-        f"--pex-cli-url-template={os.environ['PANTS_PEX_CLI_URL_TEMPLATE']}",
-    ]
 
 
 @pytest.fixture
@@ -69,7 +56,7 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
         "--docker-env-vars=['DOCKER_BUILDKIT=1']",
         # A repository of its own: nothing here touches the project's images.
         f"--docker-default-repository=dynamo-reuse-test-{uuid.uuid4().hex[:8]}/{{name}}",
-        *pex_cli_options(),
+        *offline_pex_cli_options(),
     ]
     runner.docker_log = tmp_path / "docker.log"  # type: ignore[attr-defined]
     new_session(runner)

@@ -1,5 +1,8 @@
-"""For RuleRunner tests of this plugin and of the BUILD prelude that uses it."""
+"""For RuleRunner tests of the in-repo plugins and of the BUILD prelude that uses them."""
 
+import os
+
+import toml  # pants: no-infer-dep (ships with Pants)
 from pants.core.goals import package, publish
 from pants.core.util_rules import source_files
 
@@ -9,3 +12,17 @@ from dynamo_images import register
 def plugin_rules():
     """This plugin's rules plus the core goals' rules that Pants itself would install."""
     return [*register.rules(), *package.rules(), *publish.rules(), *source_files.rules()]
+
+
+def offline_pex_cli_options() -> list[str]:
+    """Options for a RuleRunner that builds PEXes: the pex tool ./pants builds from PyPI.
+
+    GitHub, where Pants fetches pex from, is unreachable. The test needs `//:launcher` (for
+    pants.toml's [pex-cli] pin) and `PANTS_PEX_CLI_URL_TEMPLATE` in its `extra_env_vars`.
+    """
+    pex_cli = toml.load("pants.toml")["pex-cli"]
+    return [
+        f"--pex-cli-version={pex_cli['version']}",
+        f"--pex-cli-known-versions={pex_cli['known_versions']}",
+        f"--pex-cli-url-template={os.environ['PANTS_PEX_CLI_URL_TEMPLATE']}",
+    ]
