@@ -226,9 +226,10 @@ def image_requirements():
         python_requirement(name=name, requirements=reqs, resolve="images")
 
 
-def _base_address(flavour, platforms, platform):
+def _base_address(flavour, platform):
     """The address of a base image for one platform (`#<arch>` if it has several)."""
     address = "containers/base:" + flavour
+    platforms = dict(BASE_FLAVOURS)[flavour][2]
     return address + "#" + platform.split("/")[1] if len(platforms) > 1 else address
 
 
@@ -336,7 +337,7 @@ def dynamo_backend_images(backend):
         if stage == "runtime":
             lines = _render(
                 _RUNTIME,
-                base=_base_address("runtime", dict(BASE_FLAVOURS)["runtime"][2], IMAGE_PLATFORM),
+                base=_base_address("runtime", IMAGE_PLATFORM),
                 pex=pex_path + "/python-env.pex",
                 backend=backend,
                 wheels=_install_wheels("runtime", VENV),
