@@ -11,6 +11,9 @@ _VERSIONS = (
     ("dynamo", "1.4.2"),
     ("nixl", "1.3.2"),
     ("vllm", "0.26.0"),
+    ("sglang", "0.5.16"),
+    ("nixl_sglang", "1.3.0"),
+    ("tensorrt_llm", "1.3.0rc22"),
     ("torch", "2.11.0"),
     ("cuda", "13.0.2"),
     ("debian", "bookworm"),
@@ -24,17 +27,73 @@ def versions():
     return dict(_VERSIONS)
 
 
-# What Pants resolves (hash-locked in 3rdparty/python/images.lock) for the images.
-def image_requirements_by_name():
+# Developer tools of the dev stage, resolved with each backend's stack so that shared
+# packages agree.
+DEV_TOOLS = ("pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1")
+
+
+# The backends: one image family each (runtime, dev, ci). Adding a backend is an entry here,
+# a resolve in pants.toml (`images-<name>`, its lockfile) and `containers/<name>/BUILD`.
+#   requirements  what its runtime venv installs, hash-locked in 3rdparty/python/images-<name>.lock
+#                 (a resolve per backend: their pins conflict, e.g. NIXL 1.3.0 for SGLang, and a
+#                 pin change then changes one lockfile, so only that family rebuilds);
+#   nixl          the NIXL version that resolve holds (labels, build args);
+#   framework     (distribution, import name, version) of the framework, or None;
+#   heavy         its images are too big for every CI run: its family tests carry the `heavy`
+#                 tag, which CI leaves out (the images still build with `./pants package`);
+#   unavailable   why it cannot be built here: its targets fail at once with this message.
+def backends():
     v = versions()
+    dynamo = "ai-dynamo==" + v["dynamo"]
     return {
-        "ai-dynamo": ["ai-dynamo==" + v["dynamo"]],
-        "nixl": ["nixl[cu13]==" + v["nixl"]],
-        "torch": ["torch==" + v["torch"]],
-        "vllm": ["ai-dynamo[vllm]==" + v["dynamo"], "vllm==" + v["vllm"]],
-        # Dev stage tooling, resolved with the stack so that shared packages agree.
-        "dev-tools": ["pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1"],
+        "dynamo": dict(
+            requirements=(dynamo, "nixl[cu13]==" + v["nixl"], "torch==" + v["torch"]),
+            nixl=v["nixl"],
+            framework=None,
+        ),
+        # Dynamo's own `vllm` extra pins vLLM, NIXL and (through vLLM) PyTorch.
+        "vllm": dict(
+            requirements=(
+                dynamo,
+                "ai-dynamo[vllm]==" + v["dynamo"],
+                "nixl[cu13]==" + v["nixl"],
+                "torch==" + v["torch"],
+                "vllm==" + v["vllm"],
+            ),
+            nixl=v["nixl"],
+            framework=("vllm", "vllm", v["vllm"]),
+        ),
+        # Dynamo's `sglang` extra pins SGLang (with its diffusion extra) and NIXL 1.3.0.
+        "sglang": dict(
+            requirements=(
+                dynamo,
+                "ai-dynamo[sglang]==" + v["dynamo"],
+                "nixl[cu13]==" + v["nixl_sglang"],
+                "torch==" + v["torch"],
+                "sglang[diffusion]==" + v["sglang"],
+            ),
+            nixl=v["nixl_sglang"],
+            framework=("sglang", "sglang", v["sglang"]),
+            heavy=True,
+        ),
+        "trtllm": dict(
+            requirements=("ai-dynamo[trtllm]==" + v["dynamo"],),
+            nixl=v["nixl"],
+            framework=("tensorrt-llm", "tensorrt_llm", v["tensorrt_llm"]),
+            unavailable=(
+                "tensorrt-llm=={} (the pin of ai-dynamo[trtllm]=={}) is only a stub on PyPI: "
+                "its sdist downloads the real wheel from NVIDIA's index (pypi.nvidia.com), which "
+                "this machine cannot reach, so it cannot be locked or installed here. Build the "
+                "TensorRT-LLM images where pypi.nvidia.com is reachable, after adding that "
+                "index to [python-repos] and locking the `images-trtllm` resolve "
+                "(docs/images.md)."
+            ).format(v["tensorrt_llm"], v["dynamo"]),
+        ),
     }
+
+
+def image_resolve(backend):
+    return "images-" + backend
 
 
 # Base image profiles. `local` builds a stand-in from Debian's packages on this host
@@ -66,13 +125,9 @@ BASE_FLAVOURS = (
 # (an arm64 image needs an aarch64 resolve of the images lockfile and aarch64 wheels).
 IMAGE_PLATFORM = "linux/amd64"
 
-# Backends: what each family's runtime installs on top of the base.
-# name -> (requirement targets, framework whose version the image reports)
-BACKENDS = (
-    ("dynamo", (("ai-dynamo", "nixl"), None)),
-    ("vllm", (("ai-dynamo", "nixl", "vllm"), "vllm")),
-)
-STAGES = ("runtime", "dev")
+# The stages of every backend's family, each built on the one before it:
+# runtime (on base:runtime) -> dev -> ci.
+STAGES = ("runtime", "dev", "ci")
 
 IMAGE_USER = "dynamo"
 IMAGE_UID = "1000"
@@ -144,12 +199,24 @@ ENV PATH={dev_venv}/bin:$PATH DYNAMO_STAGE=dev
 USER {user}
 """
 
+# Test and benchmark tools (the soak client, the metrics collector) on top of dev, which
+# already has the host-transfer benchmark.
+_CI = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+USER root
+{wheels}
+ENV DYNAMO_STAGE=ci
+USER {user}
+"""
+
 
 # First-party wheels (native_wheel targets under src/) each stage installs into its venv:
 # stage -> ((target, distribution), ...). The dev stage inherits runtime's.
 STAGE_WHEELS = (
     ("runtime", (("src/rust/imagekit:wheel", "dynamo_imagekit"),)),
     ("dev", (("src/cpp/hostxfer:wheel", "dynamo_hostxfer"),)),
+    ("ci", (("src/python/dynamo_ci_tools:wheel", "dynamo_ci_tools"),)),
 )
 WHEEL_DIR = "wheels"  # the native_wheel targets' output_path, in the build context
 WHEEL_INSTALLER = "build-support/install_wheels.py"  # stdlib only: runtime venvs have no pip
@@ -193,13 +260,13 @@ def _render(template, **values):
     return [line for line in template.format(**fields).strip().splitlines()]
 
 
-def _oci_labels(title, with_revision=True):
+def _oci_labels(title, with_revision=True, nixl=None):
     labels = {
         "org.opencontainers.image.title": title,
         "org.opencontainers.image.version": versions()["dynamo"],
         "org.opencontainers.image.source": SOURCE_URL,
         "ai.dynamo.python": versions()["python"],
-        "ai.dynamo.nixl.version": versions()["nixl"],
+        "ai.dynamo.nixl.version": nixl or versions()["nixl"],
     }
     if with_revision:
         # Commit and commit date (not wall-clock time) keep labels reproducible.
@@ -220,10 +287,33 @@ def base_profile():
     return profile
 
 
+def buildable_backends():
+    return [name for name, backend in backends().items() if "unavailable" not in backend]
+
+
+def _lockfile_target(resolve):
+    # Pants synthesises a target per lockfile; depending on it (as `python_requirements`
+    # macros do) makes a pin change, which changes one lockfile, mark only that backend's
+    # requirements and images as changed for `--changed-since`.
+    return "3rdparty/python/{0}.lock:_{0}_lockfile".format(resolve)
+
+
 def image_requirements():
-    """python_requirement targets for the images resolve (3rdparty/python/BUILD)."""
-    for name, reqs in image_requirements_by_name().items():
-        python_requirement(name=name, requirements=reqs, resolve="images")
+    """3rdparty/python: each buildable backend's stack and dev tools, in its own resolve."""
+    for name in buildable_backends():
+        resolve = image_resolve(name)
+        python_requirement(
+            name=name + "-stack",
+            requirements=list(backends()[name]["requirements"]),
+            resolve=resolve,
+            dependencies=[_lockfile_target(resolve)],
+        )
+        python_requirement(
+            name=name + "-dev-tools",
+            requirements=list(DEV_TOOLS),
+            resolve=resolve,
+            dependencies=[_lockfile_target(resolve)],
+        )
 
 
 def _base_address(flavour, platform):
@@ -300,20 +390,30 @@ def _base_rootfs(name, arch, extra_packages, flavour):
 
 
 def dynamo_backend_images(backend):
-    """containers/<backend>: the runtime and dev images of one backend."""
-    backends = dict(BACKENDS)
-    if backend not in backends:
+    """containers/<backend>: the runtime, dev and ci images of one backend."""
+    if backend not in backends():
         raise ValueError(
-            "Unknown backend {!r} in {}/BUILD. Known backends: {}. Add it to BACKENDS in "
-            "containers/stack.py first.".format(backend, build_file_dir(), ", ".join(sorted(backends)))
+            "Unknown backend {!r} in {}/BUILD. Known backends: {}. Add it to backends() in "
+            "containers/stack.py first.".format(
+                backend, build_file_dir(), ", ".join(sorted(backends()))
+            )
         )
-    requirements, framework = backends[backend]
+    spec = backends()[backend]
+    if "unavailable" in spec:
+        for stage in STAGES:
+            unavailable_image(
+                name=stage,
+                reason=spec["unavailable"],
+                description="Dynamo {} {} image (cannot be built here)".format(backend, stage),
+            )
+        return
+    resolve = image_resolve(backend)
     here = "containers/" + backend
-    pex_path = here.replace("/", ".")
+    pex_dir = here.replace("/", ".")
     pex_binary(
         name="python-env",
-        dependencies=["3rdparty/python:" + r for r in requirements],
-        resolve="images",
+        dependencies=["3rdparty/python:{}-stack".format(backend)],
+        resolve=resolve,
         layout="packed",
         include_tools=True,
         execution_mode="venv",
@@ -321,46 +421,45 @@ def dynamo_backend_images(backend):
     )
     pex_binary(
         name="dev-tools",
-        dependencies=["3rdparty/python:dev-tools"],
-        resolve="images",
+        dependencies=["3rdparty/python:{}-dev-tools".format(backend)],
+        resolve=resolve,
         layout="packed",
         include_tools=True,
         execution_mode="venv",
+        description="The dev stage's tools, installed into {}".format(DEV_VENV),
     )
-    version_args = [
-        "DYNAMO_VERSION=" + versions()["dynamo"],
-        "NIXL_VERSION=" + versions()["nixl"],
-    ]
-    if framework:
-        version_args.append("FRAMEWORK_VERSION=" + versions()[framework])
+    version_args = ["DYNAMO_VERSION=" + versions()["dynamo"], "NIXL_VERSION=" + spec["nixl"]]
+    if spec["framework"]:
+        version_args.append("FRAMEWORK_VERSION=" + spec["framework"][2])
+    # stage -> (template, the image it builds on, its dependencies, its values)
+    stages = {
+        "runtime": (
+            _RUNTIME,
+            _base_address("runtime", IMAGE_PLATFORM),
+            [":python-env"],
+            dict(pex=pex_dir + "/python-env.pex", backend=backend),
+        ),
+        "dev": (_DEV, here + ":runtime", [":dev-tools"], dict(pex=pex_dir + "/dev-tools.pex")),
+        "ci": (_CI, here + ":dev", [], dict()),
+    }
     for stage in STAGES:
-        if stage == "runtime":
-            lines = _render(
-                _RUNTIME,
-                base=_base_address("runtime", IMAGE_PLATFORM),
-                pex=pex_path + "/python-env.pex",
-                backend=backend,
-                wheels=_install_wheels("runtime", VENV),
-            )
-            deps = [":python-env"]
-        else:
-            lines = _render(
-                _DEV,
-                base=here + ":runtime",
-                pex=pex_path + "/dev-tools.pex",
-                wheels=_install_wheels("dev", DEV_VENV),
-            )
-            deps = [":dev-tools"]
+        template, base, deps, values = stages[stage]
         docker_image(
             name=stage,
-            instructions=lines,
+            instructions=_render(
+                template,
+                base=base,
+                # dev and ci tools live in the dev venv, which sees the runtime venv.
+                wheels=_install_wheels(stage, VENV if stage == "runtime" else DEV_VENV),
+                **values
+            ),
             dependencies=deps + _stage_wheel_targets(stage),
             image_tags=[
                 stage,
                 "{}-{}".format(stage, versions()["dynamo"]),
                 "{}-{}-{{build_args.DYNAMO_GIT_SHA}}".format(stage, versions()["dynamo"]),
             ],
-            image_labels=_oci_labels("dynamo {} {}".format(backend, stage)),
+            image_labels=_oci_labels("dynamo {} {}".format(backend, stage), nixl=spec["nixl"]),
             extra_build_args=version_args,
             build_network="none",
             build_platform=IMAGE_PLATFORM,

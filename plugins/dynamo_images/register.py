@@ -3,14 +3,15 @@
 Enable this instead of `pants.backend.docker` (it registers that backend's targets and rules
 itself, with one rule replaced): no-op image builds are skipped (`reuse.py`), `docker_image`
 gains `build_network` (hermetic builds) and `build_platform`, and the architecture matrix
-adds `multiarch_docker_image` and `docker_manifest_list` (`multiarch.py`).
+adds `multiarch_docker_image` and `docker_manifest_list` (`multiarch.py`); an image this
+machine cannot build is an `unavailable_image` that fails at once (`unavailable.py`).
 """
 
 from pants.backend.docker import register as docker_backend
 from pants.backend.docker.goals.package_image import build_docker_image
 from pants.backend.docker.target_types import DockerImageTarget
 
-from dynamo_images import multiarch, reuse
+from dynamo_images import multiarch, reuse, unavailable
 from dynamo_images.target_types import (
     DockerImageBuildNetworkField,
     DockerImageBuildPlatformField,
@@ -20,7 +21,12 @@ from dynamo_images.target_types import (
 
 
 def target_types():
-    return [*docker_backend.target_types(), MultiArchDockerImageTarget, DockerManifestListTarget]
+    return [
+        *docker_backend.target_types(),
+        MultiArchDockerImageTarget,
+        DockerManifestListTarget,
+        unavailable.UnavailableImageTarget,
+    ]
 
 
 def rules():
@@ -31,4 +37,5 @@ def rules():
         DockerImageTarget.register_plugin_field(DockerImageBuildPlatformField),
         *multiarch.rules(),
         *reuse.rules(),
+        *unavailable.rules(),
     ]

@@ -5,24 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import toml  # pants: no-infer-dep (Pants' own dependency)
 from pants.backend.docker.target_types import (
     DockerImageBuildArgsField,
     DockerImageInstructionsField,
 )
-from pants.backend.python.target_types import PexBinary, PythonRequirementTarget
+from pants.backend.python.target_types import (
+    PexBinary,
+    PythonRequirementTarget,
+    PythonResolveField,
+)
 from pants.backend.shell.target_types import (
     ShellCommandCommandField,
     ShellCommandTarget,
     ShellSourceTarget,
 )
+from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
-from pants.engine.target import Dependencies
+from pants.engine.rules import QueryRule
+from pants.engine.target import AllTargets, Dependencies
 from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import register
 from dynamo_images.target_types import DockerImageBuildNetworkField, DockerImageBuildPlatformField
 from dynamo_images.testutil import plugin_rules
+from dynamo_images.unavailable import (
+    UnavailableImageFieldSet,
+    UnavailableImageReasonField,
+    UnavailableImageTarget,
+)
 
 PRELUDE = "containers/stack.py"
 
@@ -37,7 +49,11 @@ def rule_runner() -> RuleRunner:
             ShellCommandTarget,
             ShellSourceTarget,
         ],
-        rules=plugin_rules(),
+        rules=[
+            *plugin_rules(),
+            QueryRule(BuiltPackage, [UnavailableImageFieldSet]),
+            QueryRule(AllTargets, []),
+        ],
     )
     runner.write_files(
         {
@@ -152,4 +168,80 @@ def test_unknown_backend_names_the_known_ones(rule_runner: RuleRunner) -> None:
         rule_runner.get_target(Address("containers/tgi", target_name="runtime"))
     message = str(error.value)
     assert "Unknown backend 'tgi' in containers/tgi/BUILD" in message
-    assert "dynamo, vllm" in message
+    assert "dynamo, sglang, trtllm, vllm" in message
+
+
+def backend_runner(rule_runner: RuleRunner, *backends: str) -> RuleRunner:
+    rule_runner.write_files(
+        {f"containers/{b}/BUILD": f'dynamo_backend_images("{b}")' for b in backends}
+    )
+    with_prelude(rule_runner)
+    return rule_runner
+
+
+def test_every_backend_has_runtime_dev_and_ci_each_on_the_one_below(
+    rule_runner: RuleRunner,
+) -> None:
+    backend_runner(rule_runner, "dynamo", "sglang")
+    for backend in ("dynamo", "vllm", "sglang"):
+        here = Address(f"containers/{backend}", target_name="runtime")
+        assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in instructions(rule_runner, here)
+        for stage, below in (("dev", "runtime"), ("ci", "dev")):
+            above = instructions(rule_runner, Address(f"containers/{backend}", target_name=stage))
+            assert f"ARG BASE_IMAGE=containers/{backend}:{below}" in above
+    ci = Address("containers/vllm", target_name="ci")
+    assert "src/python/dynamo_ci_tools:wheel" in (rule_runner.get_target(ci)[Dependencies].value)
+    assert "/tmp/wheels/dynamo_ci_tools-*.whl" in instructions(rule_runner, ci)
+
+
+def test_each_backend_resolves_its_stack_in_its_own_resolve(rule_runner: RuleRunner) -> None:
+    backend_runner(rule_runner, "dynamo", "sglang")
+    nixl = {}
+    for backend in ("dynamo", "vllm", "sglang"):
+        env = rule_runner.get_target(Address(f"containers/{backend}", target_name="python-env"))
+        assert env[PythonResolveField].value == f"images-{backend}"
+        stack = rule_runner.get_target(Address("3rdparty/python", target_name=f"{backend}-stack"))
+        # The lockfile is a dependency: a pin change marks this backend's images changed.
+        lockfile = f"3rdparty/python/images-{backend}.lock:_images-{backend}_lockfile"
+        assert lockfile in (stack[Dependencies].value or ())
+        build_args = rule_runner.get_target(Address(f"containers/{backend}", target_name="runtime"))
+        args = dict(a.split("=", 1) for a in build_args[DockerImageBuildArgsField].value or ())
+        nixl[backend] = args["NIXL_VERSION"]
+    # SGLang's extra pins another NIXL: the reason resolves are per backend.
+    assert nixl == {"dynamo": "1.3.2", "vllm": "1.3.2", "sglang": "1.3.0"}
+
+
+def test_resolves_in_pants_toml_match_the_buildable_backends(rule_runner: RuleRunner) -> None:
+    backend_runner(rule_runner, "dynamo", "sglang", "trtllm")
+    configured = {
+        name
+        for name in toml.loads(Path("pants.toml").read_text())["python"]["resolves"]
+        if name.startswith("images-")
+    }
+    stacks = {
+        t.address.target_name[: -len("-stack")]
+        for t in rule_runner.request(AllTargets, [])
+        if t.address.target_name.endswith("-stack")
+    }
+    assert configured == {f"images-{b}" for b in stacks} == {
+        "images-dynamo", "images-vllm", "images-sglang"
+    }
+    for resolve in configured:
+        assert Path(f"3rdparty/python/{resolve}.lock").is_file(), resolve
+
+
+def test_a_backend_that_cannot_be_built_here_fails_at_once_naming_what_it_lacks(
+    rule_runner: RuleRunner,
+) -> None:
+    backend_runner(rule_runner, "trtllm")
+    for stage in ("runtime", "dev", "ci"):
+        target = rule_runner.get_target(Address("containers/trtllm", target_name=stage))
+        assert isinstance(target, UnavailableImageTarget)
+        assert "tensorrt-llm==1.3.0rc22" in target[UnavailableImageReasonField].value
+    field_set = UnavailableImageFieldSet.create(target)
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.request(BuiltPackage, [field_set])
+    message = str(error.value)
+    assert "containers/trtllm:ci cannot be built on this machine" in message
+    assert "pypi.nvidia.com" in message
+

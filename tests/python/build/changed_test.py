@@ -1,0 +1,99 @@
+"""`--changed-since` picks exactly the images whose inputs changed, in a real git repository.
+
+A copy of the workspace (//:workspace) is committed to a fresh git repo; each case edits
+files the way a developer would and asks Pants which images changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+WORKSPACE_ENTRIES = ("pants", "pants.toml", "BUILD", "3rdparty", "containers", "plugins", "src",
+                     "build-support")  # fmt: skip
+BACKENDS = ("dynamo", "vllm", "sglang")
+
+
+def images(*names: str) -> set[str]:
+    return {f"containers/{backend}:{stage}" for backend, stage in (n.split(":") for n in names)}
+
+
+def every(stage: str) -> set[str]:
+    return images(*(f"{backend}:{stage}" for backend in BACKENDS))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("changed") / "repo"
+    for entry in WORKSPACE_ENTRIES:
+        (root / entry).parent.mkdir(parents=True, exist_ok=True)
+        if Path(entry).is_dir():
+            shutil.copytree(entry, root / entry)
+        else:
+            shutil.copy2(entry, root / entry)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    return root
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True
+    )
+
+
+def changed_images(root: Path) -> set[str]:
+    out = subprocess.run(
+        ["./pants", "--no-pantsd", "--changed-since=HEAD", "--changed-dependents=transitive",
+         "--filter-target-type=docker_image", "list"],
+        cwd=root, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "DYNAMO_SKIP_PROVISION": "1"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-4000:]
+    return set(out.stdout.split())
+
+
+@pytest.fixture
+def edit(repo: Path):
+    """Edits files in the repo; undoes every edit afterwards."""
+    yield lambda path, old, new: _replace(repo / path, old, new)
+    git(repo, "checkout", "-q", "--", ".")
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_nothing_changed_builds_nothing(repo: Path) -> None:
+    assert changed_images(repo) == set()
+
+
+def test_a_vllm_pin_change_marks_only_the_vllm_images(repo: Path, edit) -> None:
+    # A pin change is an edit of containers/stack.py (which Pants does not track: it is a
+    # prelude) and the regenerated lockfile of that backend's resolve. Regenerating it would
+    # download gigabytes; the edit of one locked version stands in for it.
+    edit("containers/stack.py", '("vllm", "0.26.0")', '("vllm", "0.26.1")')
+    edit("3rdparty/python/images-vllm.lock", '"vllm==0.26.0"', '"vllm==0.26.1"')
+    assert changed_images(repo) == images("vllm:runtime", "vllm:dev", "vllm:ci")
+
+
+def test_a_runtime_wheel_source_change_marks_every_family_image(repo: Path, edit) -> None:
+    edit("src/rust/imagekit/src/main.rs", "fn main", "// a one-line change\nfn main")
+    assert changed_images(repo) == every("runtime") | every("dev") | every("ci")
+
+
+def test_a_dev_wheel_source_change_marks_dev_and_ci_images_only(repo: Path, edit) -> None:
+    edit("src/cpp/hostxfer/src/hostxfer.cpp", "#include", "// a one-line change\n#include")
+    assert changed_images(repo) == every("dev") | every("ci")
+
+
+def test_a_ci_tool_change_marks_ci_images_only(repo: Path, edit) -> None:
+    edit("src/python/dynamo_ci_tools/__init__.py", '"""', '"""A one-line change.\n', )
+    assert changed_images(repo) == every("ci")
