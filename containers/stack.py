@@ -180,7 +180,8 @@ ARG NIXL_VERSION
 ARG FRAMEWORK_VERSION
 ENV DYNAMO_BACKEND={backend} DYNAMO_STAGE=runtime DYNAMO_VERSION=$DYNAMO_VERSION \\
     NIXL_VERSION=$NIXL_VERSION FRAMEWORK_VERSION=$FRAMEWORK_VERSION
-USER {user}
+# A numeric user: Kubernetes' runAsNonRoot cannot verify a name (hadolint DL3066).
+USER {uid}
 WORKDIR /home/{user}
 """
 
@@ -188,7 +189,7 @@ WORKDIR /home/{user}
 _DEV = """
 ARG BASE_IMAGE={base}
 FROM $BASE_IMAGE
-USER root
+USER 0
 RUN --mount=type=bind,source={pex},target=/tmp/dev-tools.pex \\
     PEX_TOOLS=1 python{python} /tmp/dev-tools.pex venv --collisions-ok {dev_venv} \\
  && {dev_venv}/bin/python -c "import site; print(site.getsitepackages()[0])" > /tmp/sp \\
@@ -196,7 +197,7 @@ RUN --mount=type=bind,source={pex},target=/tmp/dev-tools.pex \\
  && rm /tmp/sp
 {wheels}
 ENV PATH={dev_venv}/bin:$PATH DYNAMO_STAGE=dev
-USER {user}
+USER {uid}
 """
 
 # Test and benchmark tools (the soak client, the metrics collector) on top of dev, which
@@ -204,10 +205,10 @@ USER {user}
 _CI = """
 ARG BASE_IMAGE={base}
 FROM $BASE_IMAGE
-USER root
+USER 0
 {wheels}
 ENV DYNAMO_STAGE=ci
-USER {user}
+USER {uid}
 """
 
 

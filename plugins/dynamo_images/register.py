@@ -4,11 +4,16 @@ Enable this instead of `pants.backend.docker` (it registers that backend's targe
 itself, with one rule replaced): no-op image builds are skipped (`reuse.py`), `docker_image`
 gains `build_network` (hermetic builds) and `build_platform`, and the architecture matrix
 adds `multiarch_docker_image` and `docker_manifest_list` (`multiarch.py`); an image this
-machine cannot build is an `unavailable_image` that fails at once (`unavailable.py`).
+machine cannot build is an `unavailable_image` that fails at once (`unavailable.py`). It also
+registers Pants' hadolint linter (`pants.backend.docker.lint.hadolint`, which would register
+the Docker backend a second time): `./pants lint` checks every image's Dockerfile, generated
+ones too.
 """
 
 from pants.backend.docker import register as docker_backend
 from pants.backend.docker.goals.package_image import build_docker_image
+from pants.backend.docker.lint.hadolint import rules as hadolint_rules
+from pants.backend.docker.lint.hadolint import skip_field as hadolint_skip_field
 from pants.backend.docker.target_types import DockerImageTarget
 
 from dynamo_images import multiarch, reuse, unavailable
@@ -35,6 +40,8 @@ def rules():
         *(r for r in docker_backend.rules() if getattr(r, "func", None) is not build_docker_image),
         DockerImageTarget.register_plugin_field(DockerImageBuildNetworkField),
         DockerImageTarget.register_plugin_field(DockerImageBuildPlatformField),
+        *hadolint_rules.rules(),
+        *hadolint_skip_field.rules(),
         *multiarch.rules(),
         *reuse.rules(),
         *unavailable.rules(),

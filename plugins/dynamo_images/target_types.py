@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from pants.backend.docker.lint.hadolint.skip_field import SkipHadolintField
 from pants.backend.docker.target_types import (
     DockerBuildOptionFieldMixin,
     DockerBuildOptionFieldValueMixin,
@@ -100,7 +101,7 @@ _MOVED_DOCKER_IMAGE_FIELDS = tuple(
     field
     for field in DockerImageTarget.core_fields
     if field not in COMMON_TARGET_FIELDS and field is not OutputPathField
-) + (DockerImageBuildNetworkField,)
+) + (DockerImageBuildNetworkField, SkipHadolintField)
 
 
 class MultiArchDockerImageTarget(TargetGenerator):

@@ -26,3 +26,19 @@ def offline_pex_cli_options() -> list[str]:
         f"--pex-cli-known-versions={pex_cli['known_versions']}",
         f"--pex-cli-url-template={os.environ['PANTS_PEX_CLI_URL_TEMPLATE']}",
     ]
+
+
+def offline_hadolint_options() -> list[str]:
+    """Options for a RuleRunner that lints Dockerfiles: the hadolint ./pants takes from PyPI.
+
+    The test needs `//:launcher` (for pants.toml's [hadolint] pin) and
+    `PANTS_HADOLINT_URL_TEMPLATE` in its `extra_env_vars`, and the pex tool's options too
+    (Pants parses each Dockerfile with a PEX before linting it).
+    """
+    hadolint = toml.load("pants.toml")["hadolint"]
+    return [
+        f"--hadolint-version={hadolint['version']}",
+        f"--hadolint-known-versions={hadolint['known_versions']}",
+        f"--hadolint-url-template={os.environ['PANTS_HADOLINT_URL_TEMPLATE']}",
+        *offline_pex_cli_options(),
+    ]

@@ -46,7 +46,7 @@ def modules_of(stage: str) -> tuple[str, ...]:
 def test_runs_as_the_non_root_user_under_tini(stage):
     built = image(stage)
     config = built.inspect()["Config"]
-    assert config["User"] == "dynamo"
+    assert config["User"] == "1000"  # numeric: Kubernetes' runAsNonRoot can check it
     assert config["Entrypoint"] == ["/usr/bin/tini", "--"]
     uid, user = built.run("sh", "-c", "id -u; id -un").split()
     assert (uid, user) == ("1000", "dynamo")
