@@ -2,7 +2,8 @@
 
 Enable this instead of `pants.backend.docker` (it registers that backend's targets and rules
 itself, with one rule replaced): no-op image builds are skipped (`reuse.py`), `docker_image`
-gains `build_network` (hermetic builds) and `build_platform`, and the architecture matrix
+gains `build_network` (hermetic builds) and `build_platform`, `package` writes an SBOM and
+checks a size budget (`sbom`, `size_budget`: `gates.py`), and the architecture matrix
 adds `multiarch_docker_image` and `docker_manifest_list` (`multiarch.py`).
 """
 
@@ -10,10 +11,12 @@ from pants.backend.docker import register as docker_backend
 from pants.backend.docker.goals.package_image import build_docker_image
 from pants.backend.docker.target_types import DockerImageTarget
 
-from dynamo_images import multiarch, reuse
+from dynamo_images import gates, multiarch, reuse
 from dynamo_images.target_types import (
     DockerImageBuildNetworkField,
     DockerImageBuildPlatformField,
+    DockerImageSbomField,
+    DockerImageSizeBudgetField,
     DockerManifestListTarget,
     MultiArchDockerImageTarget,
 )
@@ -25,10 +28,13 @@ def target_types():
 
 def rules():
     return [
-        # reuse.build_or_reuse_docker_image wraps Pants' build rule instead.
+        # gates.package_docker_image replaces Pants' build rule (building through reuse.py).
         *(r for r in docker_backend.rules() if getattr(r, "func", None) is not build_docker_image),
         DockerImageTarget.register_plugin_field(DockerImageBuildNetworkField),
         DockerImageTarget.register_plugin_field(DockerImageBuildPlatformField),
+        DockerImageTarget.register_plugin_field(DockerImageSbomField),
+        DockerImageTarget.register_plugin_field(DockerImageSizeBudgetField),
         *multiarch.rules(),
         *reuse.rules(),
+        *gates.rules(),
     ]
