@@ -2,9 +2,10 @@
 
 Enable this instead of `pants.backend.docker` (it registers that backend's targets and rules
 itself, with one rule replaced): no-op image builds are skipped (`reuse.py`), `docker_image`
-gains `build_network` (hermetic builds) and `build_platform`, and the architecture matrix
-adds `multiarch_docker_image` and `docker_manifest_list` (`multiarch.py`); an image this
-machine cannot build is an `unavailable_image` that fails at once (`unavailable.py`). It also
+gains `build_network` (hermetic builds) and `build_platform`, `package` writes an SBOM and
+checks a size budget (`sbom`, `size_budget`: `gates.py`), the architecture matrix adds
+`multiarch_docker_image` and `docker_manifest_list` (`multiarch.py`); an image this machine
+cannot build is an `unavailable_image` that fails at once (`unavailable.py`). It also
 registers Pants' hadolint linter (`pants.backend.docker.lint.hadolint`, which would register
 the Docker backend a second time): `./pants lint` checks every image's Dockerfile, generated
 ones too.
@@ -16,10 +17,12 @@ from pants.backend.docker.lint.hadolint import rules as hadolint_rules
 from pants.backend.docker.lint.hadolint import skip_field as hadolint_skip_field
 from pants.backend.docker.target_types import DockerImageTarget
 
-from dynamo_images import multiarch, reuse, unavailable
+from dynamo_images import gates, multiarch, reuse, unavailable
 from dynamo_images.target_types import (
     DockerImageBuildNetworkField,
     DockerImageBuildPlatformField,
+    DockerImageSbomField,
+    DockerImageSizeBudgetField,
     DockerManifestListTarget,
     MultiArchDockerImageTarget,
 )
@@ -36,13 +39,16 @@ def target_types():
 
 def rules():
     return [
-        # reuse.build_or_reuse_docker_image wraps Pants' build rule instead.
+        # gates.package_docker_image replaces Pants' build rule (building through reuse.py).
         *(r for r in docker_backend.rules() if getattr(r, "func", None) is not build_docker_image),
         DockerImageTarget.register_plugin_field(DockerImageBuildNetworkField),
         DockerImageTarget.register_plugin_field(DockerImageBuildPlatformField),
+        DockerImageTarget.register_plugin_field(DockerImageSbomField),
+        DockerImageTarget.register_plugin_field(DockerImageSizeBudgetField),
         *hadolint_rules.rules(),
         *hadolint_skip_field.rules(),
         *multiarch.rules(),
         *reuse.rules(),
+        *gates.rules(),
         *unavailable.rules(),
     ]

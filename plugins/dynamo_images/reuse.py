@@ -151,7 +151,6 @@ async def docker_engine_id(
     return DockerEngineId(info.stdout.decode().strip() if info.exit_code == 0 else "")
 
 
-@rule(desc="Build a Docker image, or reuse the one built from the same inputs")
 async def build_or_reuse_docker_image(
     field_set: DockerPackageFieldSet,
     options: DockerOptions,
@@ -163,6 +162,11 @@ async def build_or_reuse_docker_image(
     union_membership: UnionMembership,
     image_reuse: ImageReuse,
 ) -> BuiltPackage:
+    """Build the image, or reuse the one built from the same inputs.
+
+    Not a rule itself: the package rule (`gates.package_docker_image`) awaits it, then runs
+    the image's quality gates.
+    """
     if not image_reuse.enabled:
         return await build_docker_image(
             field_set, options, global_options, docker, keep_sandboxes, union_membership

@@ -17,14 +17,10 @@ from pants.backend.docker.package_types import BuiltDockerImage
 from pants.core.goals.package import BuiltPackage
 from pants.core.target_types import FileTarget
 from pants.engine.addresses import Address
-from pants.engine.env_vars import CompleteEnvironmentVars
-from pants.engine.goal import CurrentExecutingGoals
-from pants.engine.internals.session import SessionValues
 from pants.engine.rules import QueryRule
-from pants.option.options_bootstrapper import OptionsBootstrapper
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_images import register
+from dynamo_images import register, testutil
 from dynamo_images.reuse import external_base_refs
 from dynamo_images.testutil import offline_pex_cli_options, plugin_rules
 
@@ -70,19 +66,7 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
 
 
 def new_session(runner: RuleRunner) -> None:
-    """Like a new `./pants` run: a session with a build ID of its own (RuleRunner's sessions
-    share one, and per-session processes such as the image check are memoized per ID)."""
-    runner.set_options(runner.options, env_inherit={"PATH", "PYENV_ROOT", "HOME"})  # type: ignore[attr-defined]
-    runner.scheduler = runner.scheduler.scheduler.new_session(
-        build_id=uuid.uuid4().hex,
-        session_values=SessionValues(
-            {
-                OptionsBootstrapper: runner.options_bootstrapper,
-                CompleteEnvironmentVars: runner.environment,
-                CurrentExecutingGoals: CurrentExecutingGoals(),
-            }
-        ),
-    )
+    testutil.new_session(runner, runner.options)  # type: ignore[attr-defined]
 
 
 def package_image(runner: RuleRunner, name: str) -> tuple[str, bool]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
+from typing import Any, Optional, Union
 
 from pants.backend.docker.lint.hadolint.skip_field import SkipHadolintField
 from pants.backend.docker.target_types import (
@@ -15,7 +17,9 @@ from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
+    BoolField,
     Dependencies,
+    Field,
     InvalidFieldException,
     StringField,
     StringSequenceField,
@@ -68,6 +72,76 @@ class DockerImageBuildPlatformField(DockerBuildOptionFieldMixin, StringField):
             yield self.value
 
 
+class DockerImageSbomField(BoolField):
+    alias = "sbom"
+    default = False
+    help = help_text(
+        """
+        Whether `package` writes a CycloneDX 1.5 JSON SBOM of the image's installed packages
+        (Debian packages and Python distributions) beside its `.docker-info.json`, as
+        `<name>.sbom.cdx.json`. The packages are listed by running the image's own `python3`
+        with no network, so the image must have one.
+        """
+    )
+
+
+# Decimal units, as `docker images` prints sizes.
+SIZE_UNITS = {"MB": 1000**2, "GB": 1000**3}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB)\s*$", re.IGNORECASE)
+
+
+def parse_size(value: Any) -> int | None:
+    """Bytes of a size like "650MB", "9.5GB" or an integer number of MB; None if invalid."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value * SIZE_UNITS["MB"] if value > 0 else None
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if not match:
+        return None
+    size = round(float(match.group(1)) * SIZE_UNITS[match.group(2).upper()])
+    return size if size > 0 else None
+
+
+def format_size(size: int) -> str:
+    """Bytes as docker prints them: "650 MB", "9.62 GB"."""
+    unit = "GB" if size >= SIZE_UNITS["GB"] else "MB"
+    return f"{size / SIZE_UNITS[unit]:.2f}".rstrip("0").rstrip(".") + f" {unit}"
+
+
+# typing's forms, not `X | Y`: `./pants help` evaluates field hints under Python 3.9.
+_RawSize = Optional[Union[str, int]]
+_Size = Optional[int]
+
+
+class DockerImageSizeBudgetField(Field):
+    """The most bytes the built image may have (`docker image inspect`'s `.Size`)."""
+
+    alias = "size_budget"
+    default = None
+    value: _Size
+    help = help_text(
+        """
+        The largest the image may be, as `docker image inspect` reports its size: a string like
+        `"650MB"` or `"9.5GB"` (decimal units, as `docker images` prints: 1 MB = 1,000,000
+        bytes) or an integer number of MB. `package` fails when the built image is larger.
+        Unset: no budget.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: _RawSize, address: Address) -> _Size:
+        value = super().compute_value(raw_value, address)
+        if value is None:
+            return None
+        size = parse_size(value)
+        if size is None:
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be a positive size like "
+                f"'650MB' or '9.5GB' (units MB or GB, decimal: 1 MB = 1,000,000 bytes) or an "
+                f"integer number of MB, but was {value!r}."
+            )
+        return size
+
+
 class DockerImagePlatformsField(StringSequenceField):
     alias = "platforms"
     required = True
@@ -101,7 +175,12 @@ _MOVED_DOCKER_IMAGE_FIELDS = tuple(
     field
     for field in DockerImageTarget.core_fields
     if field not in COMMON_TARGET_FIELDS and field is not OutputPathField
-) + (DockerImageBuildNetworkField, SkipHadolintField)
+) + (
+    DockerImageBuildNetworkField,
+    SkipHadolintField,
+    DockerImageSbomField,
+    DockerImageSizeBudgetField,
+)
 
 
 class MultiArchDockerImageTarget(TargetGenerator):

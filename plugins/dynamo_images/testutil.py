@@ -1,10 +1,18 @@
 """For RuleRunner tests of the in-repo plugins and of the BUILD prelude that uses them."""
 
+from __future__ import annotations
+
 import os
+import uuid
 
 import toml  # pants: no-infer-dep (ships with Pants)
 from pants.core.goals import package, publish
 from pants.core.util_rules import source_files
+from pants.engine.env_vars import CompleteEnvironmentVars
+from pants.engine.goal import CurrentExecutingGoals
+from pants.engine.internals.session import SessionValues
+from pants.option.options_bootstrapper import OptionsBootstrapper
+from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import register
 
@@ -42,3 +50,19 @@ def offline_hadolint_options() -> list[str]:
         f"--hadolint-url-template={os.environ['PANTS_HADOLINT_URL_TEMPLATE']}",
         *offline_pex_cli_options(),
     ]
+
+
+def new_session(runner: RuleRunner, options: list[str]) -> None:
+    """Like a new `./pants` run: a session with a build ID of its own (RuleRunner's sessions
+    share one, and per-session processes such as the image check are memoized per ID)."""
+    runner.set_options(options, env_inherit={"PATH", "PYENV_ROOT", "HOME"})
+    runner.scheduler = runner.scheduler.scheduler.new_session(
+        build_id=uuid.uuid4().hex,
+        session_values=SessionValues(
+            {
+                OptionsBootstrapper: runner.options_bootstrapper,
+                CompleteEnvironmentVars: runner.environment,
+                CurrentExecutingGoals: CurrentExecutingGoals(),
+            }
+        ),
+    )

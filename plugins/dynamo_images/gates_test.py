@@ -1,0 +1,249 @@
+"""SBOM and size budget of `docker_image`, run by Pants' rules against the real engine.
+
+The images are tiny: the local base image (Debian's python3) plus a fake Python distribution,
+or `FROM scratch` with one file. Built with no network.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from pants.backend.docker.goals.package_image import DockerPackageFieldSet
+from pants.backend.docker.package_types import BuiltDockerImage
+from pants.core.goals.package import BuiltPackage
+from pants.core.target_types import FileTarget
+from pants.engine.addresses import Address
+from pants.engine.fs import Digest, DigestContents
+from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.rules import QueryRule
+from pants.testutil.rule_runner import RuleRunner
+
+from dynamo_images import register
+from dynamo_images.gates import SIZE_BUDGETS_HOME, BuiltImageSbom, sbom_path
+from dynamo_images.target_types import (
+    DockerImageSbomField,
+    DockerImageSizeBudgetField,
+    format_size,
+    parse_size,
+)
+from dynamo_images.testutil import new_session, offline_pex_cli_options, plugin_rules
+
+REAL_DOCKER = "/usr/bin/docker"
+BASE = "127.0.0.1:5000/dynamo/base:local-3.11-amd64"
+REPOSITORY = "dynamo-gates-test"
+WRAPPER = """#!/bin/sh
+echo "$*" >> {log}
+exec {docker} "$@"
+"""
+
+# The base image plus a fake distribution in a venv-like prefix under /opt.
+APP = f"""
+docker_image(
+    name="app",
+    instructions=[
+        "FROM {BASE}",
+        "RUN d=/opt/fake-venv/lib/python3.11/site-packages/Fake_Dist-1.2.3.dist-info"
+        " && mkdir -p $d"
+        " && printf 'Metadata-Version: 2.1\\\\nName: Fake_Dist\\\\nVersion: 1.2.3\\\\n"
+        "License: MIT\\\\n' > $d/METADATA",
+    ],
+    build_network="none",
+    {{fields}}
+)
+"""
+SCRATCH = """
+file(name="data", source="data.txt")
+docker_image(
+    name="app",
+    instructions=["FROM scratch", "COPY img/data.txt /data.txt"],
+    dependencies=[":data"],
+    {fields}
+)
+"""
+
+
+@pytest.fixture
+def rule_runner(tmp_path: Path) -> RuleRunner:
+    if subprocess.run([REAL_DOCKER, "version"], capture_output=True).returncode != 0:
+        pytest.fail("These tests need the Docker engine: run them with ./pants test", pytrace=False)
+    if subprocess.run([REAL_DOCKER, "image", "inspect", BASE], capture_output=True).returncode:
+        pytest.fail(
+            f"These tests build on the local base image {BASE}: build it first with "
+            "`./pants package containers/base:runtime#amd64`",
+            pytrace=False,
+        )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "docker"
+    wrapper.write_text(WRAPPER.format(log=tmp_path / "docker.log", docker=REAL_DOCKER))
+    wrapper.chmod(0o755)
+    runner = RuleRunner(
+        target_types=[*register.target_types(), FileTarget],
+        rules=[
+            *plugin_rules(),
+            QueryRule(BuiltPackage, [DockerPackageFieldSet]),
+            QueryRule(DigestContents, [Digest]),
+        ],
+    )
+    runner.repository = f"{REPOSITORY}-{uuid.uuid4().hex[:8]}"  # type: ignore[attr-defined]
+    runner.options = [  # type: ignore[attr-defined]
+        f"--docker-executable-search-paths=['{bin_dir}']",
+        "--docker-env-vars=['DOCKER_BUILDKIT=1']",
+        f"--docker-default-repository={runner.repository}/{{name}}",  # type: ignore[attr-defined]
+        *offline_pex_cli_options(),
+    ]
+    runner.docker_log = tmp_path / "docker.log"  # type: ignore[attr-defined]
+    yield runner
+    ids = subprocess.run(
+        [REAL_DOCKER, "images", "-q", "--filter", f"reference={REPOSITORY}-*/*"],
+        capture_output=True, text=True,
+    ).stdout.split()
+    if ids:
+        subprocess.run([REAL_DOCKER, "rmi", "-f", *set(ids)], capture_output=True)
+
+
+def package(runner: RuleRunner) -> tuple[BuiltPackage, dict[str, bytes], list[str]]:
+    """`package` img:app in a new session: the package, its files and the docker commands."""
+    new_session(runner, runner.options)  # type: ignore[attr-defined]
+    log: Path = runner.docker_log  # type: ignore[attr-defined]
+    before = log.read_text() if log.exists() else ""
+    target = runner.get_target(Address("img", target_name="app"))
+    built = runner.request(BuiltPackage, [DockerPackageFieldSet.create(target)])
+    files = {f.path: f.content for f in runner.request(DigestContents, [built.digest])}
+    ran = log.read_text()[len(before):].splitlines()
+    print("package:", *ran, sep="\n  ")  # shown when a test fails
+    return built, files, ran
+
+
+def image_of(built: BuiltPackage) -> BuiltDockerImage:
+    return next(a for a in built.artifacts if isinstance(a, BuiltDockerImage))
+
+
+def test_sbom_lists_debian_packages_and_python_distributions(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"img/BUILD": APP.format(fields="sbom=True,")})
+    built, files, ran = package(rule_runner)
+    image = image_of(built)
+    assert [a.relpath for a in built.artifacts] == [
+        "img/app.docker-info.json",
+        "img/app.sbom.cdx.json",
+    ]
+    bom = json.loads(files["img/app.sbom.cdx.json"])
+    assert (bom["bomFormat"], bom["specVersion"]) == ("CycloneDX", "1.5")
+    component = bom["metadata"]["component"]
+    assert component["type"] == "container" and component["bom-ref"] == image.image_id
+    properties = {(p["name"], p["value"]) for p in component["properties"]}
+    assert ("dynamo:image:platform", "linux/amd64") in properties
+    assert ("dynamo:image:tag", image.tags[0]) in properties
+
+    by_name = {c["name"]: c for c in bom["components"]}
+    python3 = by_name["python3"]
+    assert python3["purl"].startswith("pkg:deb/debian/python3@3.11")
+    assert python3["purl"].endswith("?arch=amd64")
+    fake = by_name["Fake_Dist"]
+    assert fake["purl"] == "pkg:pypi/fake-dist@1.2.3"
+    assert fake["licenses"] == [{"license": {"name": "MIT"}}]
+    assert {"name": "dynamo:python:environment", "value": "/opt/fake-venv"} in fake["properties"]
+    sbom = built.artifacts[1]
+    assert isinstance(sbom, BuiltImageSbom)
+    # Pants' Docker publish rule reads the tags of every artifact of an image's package.
+    assert sbom.tags == ()
+    assert any(line.startswith("build ") for line in ran)
+    assert any(line.startswith("run ") for line in ran)
+
+    # A no-op package: no build, and the SBOM comes from Pants' cache (no `docker run`).
+    again, again_files, ran_again = package(rule_runner)
+    assert again_files == files
+    gates_and_build = [
+        line for line in ran_again if line.startswith(("build ", "run ")) or '"size"' in line
+    ]
+    assert gates_and_build == []
+
+
+def test_sbom_of_a_reused_image(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"img/BUILD": APP.format(fields="")})
+    first, files, _ = package(rule_runner)
+    assert list(files) == ["img/app.docker-info.json"]
+    # `sbom` is no input of the build: the image is reused, and its SBOM written.
+    rule_runner.write_files({"img/BUILD": APP.format(fields="sbom=True,")})
+    second, files, ran = package(rule_runner)
+    assert image_of(second).image_id == image_of(first).image_id
+    assert not any(line.startswith("build ") for line in ran)
+    bom = json.loads(files["img/app.sbom.cdx.json"])
+    assert bom["metadata"]["component"]["bom-ref"] == image_of(first).image_id
+    assert "Fake_Dist" in {c["name"] for c in bom["components"]}
+
+
+def test_sbom_of_an_image_without_python_fails_naming_the_fix(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"img/BUILD": SCRATCH.format(fields="sbom=True,"), "img/data.txt": "x"})
+    with pytest.raises(ExecutionError) as error:
+        package(rule_runner)
+    message = str(error.value)
+    assert "img:app has `sbom=True`, but its image" in message
+    assert "has no python3" in message and "Set `sbom=False` on img:app" in message
+
+
+def test_an_image_within_its_budget_is_packaged(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"img/BUILD": APP.format(fields="size_budget='1GB',")})
+    built, files, _ = package(rule_runner)
+    assert list(files) == ["img/app.docker-info.json"]
+    lines = image_of(built).extra_log_lines
+    assert any(line.startswith("Image size: ") and "within its budget of 1 GB" in line
+               for line in lines), lines
+
+
+def test_an_image_over_its_budget_fails_with_both_sizes(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"img/BUILD": APP.format(fields="size_budget=100,")})
+    with pytest.raises(ExecutionError) as error:
+        package(rule_runner)
+    message = str(error.value)
+    tag = f"{rule_runner.repository}/app:latest"  # type: ignore[attr-defined]
+    inspect = [REAL_DOCKER, "image", "inspect", "--format", "{{.Size}}", tag]
+    size = int(subprocess.run(inspect, capture_output=True, text=True, check=True).stdout)
+    assert size > 100_000_000
+    assert f"The image of img:app is {format_size(size)} ({size:,} bytes)" in message
+    assert "over its size budget of 100 MB (100,000,000 bytes)" in message
+    assert SIZE_BUDGETS_HOME in message
+
+
+@pytest.mark.parametrize("budget", ["'lots'", "'650'", "0", "'-5MB'", "True", "'9.5 TB'"])
+def test_a_bad_budget_fails_when_build_files_are_read(
+    rule_runner: RuleRunner, budget: str
+) -> None:
+    rule_runner.write_files({"img/BUILD": SCRATCH.format(fields=f"size_budget={budget},")})
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.get_target(Address("img", target_name="app"))
+    message = str(error.value)
+    assert "The `size_budget` field in target img:app must be" in message
+    assert "'650MB' or '9.5GB'" in message and "integer number of MB" in message
+
+
+def test_multiarch_images_carry_the_fields(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "img/BUILD": """
+multiarch_docker_image(
+    name="base",
+    platforms=["linux/amd64", "linux/arm64"],
+    instructions=["FROM scratch"],
+    sbom=True,
+    size_budget="9.5GB",
+)
+"""
+        }
+    )
+    target = rule_runner.get_target(Address("img", target_name="base", generated_name="arm64"))
+    assert target[DockerImageSbomField].value is True
+    assert target[DockerImageSizeBudgetField].value == 9_500_000_000
+    assert sbom_path("img/base-arm64.docker-info.json") == "img/base-arm64.sbom.cdx.json"
+
+
+def test_sizes() -> None:
+    assert parse_size("650MB") == parse_size("650 mb") == parse_size(650) == 650_000_000
+    assert parse_size("9.5GB") == 9_500_000_000
+    assert [parse_size(v) for v in ("650", "", "1.5TB", 0, -1, True, None)] == [None] * 7
+    assert (format_size(650_000_000), format_size(9_620_000_000)) == ("650 MB", "9.62 GB")
+    assert sbom_path("x/out.json") == "x/out.sbom.cdx.json"
