@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from build.family_runner import PRELUDE, family_rule_runner
 from pants.backend.docker.lint.hadolint.rules import HadolintFieldSet, HadolintRequest
-from pants.backend.python.target_types import PexBinary, PythonRequirementTarget
-from pants.backend.shell.target_types import ShellCommandTarget, ShellSourceTarget
 from pants.base.specs import RawSpecs, RecursiveGlobSpec
 from pants.core.goals.lint import LintResult, Partitions
 from pants.core.util_rules import config_files, external_tool
@@ -20,45 +19,23 @@ from pants.engine.rules import QueryRule
 from pants.engine.target import Targets
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_images import register
-from dynamo_images.testutil import offline_hadolint_options, plugin_rules
+from dynamo_images.testutil import offline_hadolint_options
 
-PRELUDE = "containers/stack.py"
 CONFIG = ".hadolint.yaml"
 
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
-    runner = RuleRunner(
-        target_types=[
-            *register.target_types(),
-            PexBinary,
-            PythonRequirementTarget,
-            ShellCommandTarget,
-            ShellSourceTarget,
-        ],
-        rules=[
-            *plugin_rules(),
+    return family_rule_runner(
+        [
             *config_files.rules(),
             *external_tool.rules(),
             QueryRule(Targets, [RawSpecs]),
             QueryRule(Partitions, [HadolintRequest.PartitionRequest]),
             QueryRule(LintResult, [HadolintRequest.Batch]),
         ],
+        files={CONFIG: Path(CONFIG).read_text()},
     )
-    runner.write_files(
-        {
-            PRELUDE: Path(PRELUDE).read_text(),
-            CONFIG: Path(CONFIG).read_text(),
-            "3rdparty/python/BUILD": "image_requirements()",
-            "build-support/BUILD": "shell_source(name='debootstrap-rootfs', source='s.sh')",
-            "build-support/s.sh": "",
-            "containers/base/BUILD": "dynamo_base()",
-            "containers/dynamo/BUILD": 'dynamo_backend_images("dynamo")',
-            "containers/vllm/BUILD": 'dynamo_backend_images("vllm")',
-        }
-    )
-    return runner
 
 
 @pytest.mark.parametrize("profile", ["local", "production"])

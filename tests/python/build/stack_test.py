@@ -6,20 +6,13 @@ from pathlib import Path
 
 import pytest
 import toml  # pants: no-infer-dep (Pants' own dependency)
+from build.family_runner import family_rule_runner, with_prelude
 from pants.backend.docker.target_types import (
     DockerImageBuildArgsField,
     DockerImageInstructionsField,
 )
-from pants.backend.python.target_types import (
-    PexBinary,
-    PythonRequirementTarget,
-    PythonResolveField,
-)
-from pants.backend.shell.target_types import (
-    ShellCommandCommandField,
-    ShellCommandTarget,
-    ShellSourceTarget,
-)
+from pants.backend.python.target_types import PythonResolveField
+from pants.backend.shell.target_types import ShellCommandCommandField
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
@@ -27,49 +20,19 @@ from pants.engine.rules import QueryRule
 from pants.engine.target import AllTargets, Dependencies
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_images import register
 from dynamo_images.target_types import DockerImageBuildNetworkField, DockerImageBuildPlatformField
-from dynamo_images.testutil import plugin_rules
 from dynamo_images.unavailable import (
     UnavailableImageFieldSet,
     UnavailableImageReasonField,
     UnavailableImageTarget,
 )
 
-PRELUDE = "containers/stack.py"
-
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
-    runner = RuleRunner(
-        target_types=[
-            *register.target_types(),
-            PexBinary,
-            PythonRequirementTarget,
-            ShellCommandTarget,
-            ShellSourceTarget,
-        ],
-        rules=[
-            *plugin_rules(),
-            QueryRule(BuiltPackage, [UnavailableImageFieldSet]),
-            QueryRule(AllTargets, []),
-        ],
+    return family_rule_runner(
+        [QueryRule(BuiltPackage, [UnavailableImageFieldSet]), QueryRule(AllTargets, [])]
     )
-    runner.write_files(
-        {
-            PRELUDE: Path(PRELUDE).read_text(),
-            "3rdparty/python/BUILD": "image_requirements()",
-            "build-support/BUILD": "shell_source(name='debootstrap-rootfs', source='s.sh')",
-            "build-support/s.sh": "",
-            "containers/base/BUILD": "dynamo_base()",
-            "containers/vllm/BUILD": 'dynamo_backend_images("vllm")',
-        }
-    )
-    return runner
-
-
-def with_prelude(runner: RuleRunner, env: dict[str, str] | None = None) -> None:
-    runner.set_options([f"--build-file-prelude-globs=['{PRELUDE}']"], env=env or {})
 
 
 def instructions(runner: RuleRunner, address: Address) -> str:
@@ -171,18 +134,11 @@ def test_unknown_backend_names_the_known_ones(rule_runner: RuleRunner) -> None:
     assert "dynamo, sglang, trtllm, vllm" in message
 
 
-def backend_runner(rule_runner: RuleRunner, *backends: str) -> RuleRunner:
-    rule_runner.write_files(
-        {f"containers/{b}/BUILD": f'dynamo_backend_images("{b}")' for b in backends}
-    )
-    with_prelude(rule_runner)
-    return rule_runner
-
 
 def test_every_backend_has_runtime_dev_and_ci_each_on_the_one_below(
     rule_runner: RuleRunner,
 ) -> None:
-    backend_runner(rule_runner, "dynamo", "sglang")
+    with_prelude(rule_runner)
     for backend in ("dynamo", "vllm", "sglang"):
         here = Address(f"containers/{backend}", target_name="runtime")
         assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in instructions(rule_runner, here)
@@ -195,7 +151,7 @@ def test_every_backend_has_runtime_dev_and_ci_each_on_the_one_below(
 
 
 def test_each_backend_resolves_its_stack_in_its_own_resolve(rule_runner: RuleRunner) -> None:
-    backend_runner(rule_runner, "dynamo", "sglang")
+    with_prelude(rule_runner)
     nixl = {}
     for backend in ("dynamo", "vllm", "sglang"):
         env = rule_runner.get_target(Address(f"containers/{backend}", target_name="python-env"))
@@ -212,7 +168,7 @@ def test_each_backend_resolves_its_stack_in_its_own_resolve(rule_runner: RuleRun
 
 
 def test_resolves_in_pants_toml_match_the_buildable_backends(rule_runner: RuleRunner) -> None:
-    backend_runner(rule_runner, "dynamo", "sglang", "trtllm")
+    with_prelude(rule_runner)
     configured = {
         name
         for name in toml.loads(Path("pants.toml").read_text())["python"]["resolves"]
@@ -233,7 +189,7 @@ def test_resolves_in_pants_toml_match_the_buildable_backends(rule_runner: RuleRu
 def test_a_backend_that_cannot_be_built_here_fails_at_once_naming_what_it_lacks(
     rule_runner: RuleRunner,
 ) -> None:
-    backend_runner(rule_runner, "trtllm")
+    with_prelude(rule_runner)
     for stage in ("runtime", "dev", "ci"):
         target = rule_runner.get_target(Address("containers/trtllm", target_name=stage))
         assert isinstance(target, UnavailableImageTarget)
