@@ -22,7 +22,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_images import register
+from dynamo_images import register, testutil
 from dynamo_images.gates import SIZE_BUDGETS_HOME, BuiltImageSbom, sbom_path
 from dynamo_images.target_types import (
     DockerImageSbomField,
@@ -98,12 +98,7 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
     ]
     runner.docker_log = tmp_path / "docker.log"  # type: ignore[attr-defined]
     yield runner
-    ids = subprocess.run(
-        [REAL_DOCKER, "images", "-q", "--filter", f"reference={REPOSITORY}-*/*"],
-        capture_output=True, text=True,
-    ).stdout.split()
-    if ids:
-        subprocess.run([REAL_DOCKER, "rmi", "-f", *set(ids)], capture_output=True)
+    testutil.remove_test_images(REAL_DOCKER, runner.repository)  # type: ignore[attr-defined]
 
 
 def package(runner: RuleRunner) -> tuple[BuiltPackage, dict[str, bytes], list[str]]:

@@ -47,22 +47,19 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
             QueryRule(BuiltPackage, [DockerPackageFieldSet]),
         ],
     )
+    # A repository of its own: nothing here touches the project's or other tests' images.
+    repository = f"dynamo-reuse-test-{uuid.uuid4().hex[:8]}"
+    runner.repository = repository  # type: ignore[attr-defined]
     runner.options = [  # type: ignore[attr-defined]
         f"--docker-executable-search-paths=['{bin_dir}']",
         "--docker-env-vars=['DOCKER_BUILDKIT=1']",
-        # A repository of its own: nothing here touches the project's images.
-        f"--docker-default-repository=dynamo-reuse-test-{uuid.uuid4().hex[:8]}/{{name}}",
+        f"--docker-default-repository={repository}/{{name}}",
         *offline_pex_cli_options(),
     ]
     runner.docker_log = tmp_path / "docker.log"  # type: ignore[attr-defined]
     new_session(runner)
     yield runner
-    ids = subprocess.run(
-        [REAL_DOCKER, "images", "-q", "--filter", "reference=dynamo-reuse-test-*/*"],
-        capture_output=True, text=True,
-    ).stdout.split()
-    if ids:
-        subprocess.run([REAL_DOCKER, "rmi", "-f", *set(ids)], capture_output=True)
+    testutil.remove_test_images(REAL_DOCKER, repository)
 
 
 def new_session(runner: RuleRunner) -> None:
@@ -171,7 +168,7 @@ def test_an_external_base_pulled_anew_rebuilds(rule_runner: RuleRunner) -> None:
     base_v1, _ = package_image(rule_runner, "base")
     write_image(rule_runner, base="base v2")
     base_v2, _ = package_image(rule_runner, "base")
-    external = f"dynamo-reuse-test-ext-{uuid.uuid4().hex[:8]}:1"
+    external = f"{rule_runner.repository}-ext:1"  # type: ignore[attr-defined]
     subprocess.run([REAL_DOCKER, "tag", base_v1, external], check=True)
     rule_runner.write_files(
         {"img/BUILD": f"docker_image(name='ext', instructions=['FROM {external}'])"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 
 import toml  # pants: no-infer-dep (ships with Pants)
@@ -66,3 +67,18 @@ def new_session(runner: RuleRunner, options: list[str]) -> None:
             }
         ),
     )
+
+
+def remove_test_images(docker: str, repository: str) -> None:
+    """Untags this test's images (`<repository>/*` and `<repository>-*`), nothing else.
+
+    By name, not `rmi -f <id>`: tiny test images built from the same instructions share IDs
+    across tests running at the same time, and removing an ID would take theirs too.
+    """
+    names = subprocess.run(
+        [docker, "images", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    ours = [n for n in names if n.startswith((repository + "/", repository + "-"))]
+    if ours:
+        subprocess.run([docker, "rmi", *ours], capture_output=True)
