@@ -6,8 +6,10 @@ files the way a developer would and asks Pants which images changed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -27,7 +29,7 @@ def every(stage: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
+def repo(tmp_path_factory):
     root = tmp_path_factory.mktemp("changed") / "repo"
     for entry in WORKSPACE_ENTRIES:
         (root / entry).parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +40,11 @@ def repo(tmp_path_factory) -> Path:
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "base")
-    return root
+    yield root
+    # The copy's pantsd (it keeps the graph warm between the cases) goes with it.
+    for pid_file in root.glob(".pids/*/pantsd/pid"):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
 def git(root: Path, *args: str) -> None:
@@ -49,7 +55,7 @@ def git(root: Path, *args: str) -> None:
 
 def changed_images(root: Path) -> set[str]:
     out = subprocess.run(
-        ["./pants", "--no-pantsd", "--changed-since=HEAD", "--changed-dependents=transitive",
+        ["./pants", "--changed-since=HEAD", "--changed-dependents=transitive",
          "--filter-target-type=docker_image", "list"],
         cwd=root, capture_output=True, text=True, timeout=900,
         env={**os.environ, "DYNAMO_SKIP_PROVISION": "1"},
