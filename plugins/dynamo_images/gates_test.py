@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.backend.docker.package_types import BuiltDockerImage
 from pants.core.goals.package import BuiltPackage
-from pants.core.target_types import FileTarget
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_images import register, testutil
 from dynamo_images.gates import SIZE_BUDGETS_HOME, BuiltImageSbom, sbom_path
 from dynamo_images.target_types import (
     DockerImageSbomField,
@@ -30,15 +28,14 @@ from dynamo_images.target_types import (
     format_size,
     parse_size,
 )
-from dynamo_images.testutil import new_session, offline_pex_cli_options, plugin_rules
+from dynamo_images.testutil import (
+    REAL_DOCKER,
+    docker_rule_runner,
+    new_session,
+)
 
-REAL_DOCKER = "/usr/bin/docker"
 BASE = "127.0.0.1:5000/dynamo/base:local-3.11-amd64"
 REPOSITORY = "dynamo-gates-test"
-WRAPPER = """#!/bin/sh
-echo "$*" >> {log}
-exec {docker} "$@"
-"""
 
 # The base image plus a fake distribution in a venv-like prefix under /opt.
 APP = f"""
@@ -67,38 +64,15 @@ docker_image(
 
 
 @pytest.fixture
-def rule_runner(tmp_path: Path) -> RuleRunner:
-    if subprocess.run([REAL_DOCKER, "version"], capture_output=True).returncode != 0:
-        pytest.fail("These tests need the Docker engine: run them with ./pants test", pytrace=False)
+def rule_runner(tmp_path: Path) -> Iterator[RuleRunner]:
     if subprocess.run([REAL_DOCKER, "image", "inspect", BASE], capture_output=True).returncode:
         pytest.fail(
             f"These tests build on the local base image {BASE}: build it first with "
             "`./pants package containers/base:runtime#amd64`",
             pytrace=False,
         )
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "docker"
-    wrapper.write_text(WRAPPER.format(log=tmp_path / "docker.log", docker=REAL_DOCKER))
-    wrapper.chmod(0o755)
-    runner = RuleRunner(
-        target_types=[*register.target_types(), FileTarget],
-        rules=[
-            *plugin_rules(),
-            QueryRule(BuiltPackage, [DockerPackageFieldSet]),
-            QueryRule(DigestContents, [Digest]),
-        ],
-    )
-    runner.repository = f"{REPOSITORY}-{uuid.uuid4().hex[:8]}"  # type: ignore[attr-defined]
-    runner.options = [  # type: ignore[attr-defined]
-        f"--docker-executable-search-paths=['{bin_dir}']",
-        "--docker-env-vars=['DOCKER_BUILDKIT=1']",
-        f"--docker-default-repository={runner.repository}/{{name}}",  # type: ignore[attr-defined]
-        *offline_pex_cli_options(),
-    ]
-    runner.docker_log = tmp_path / "docker.log"  # type: ignore[attr-defined]
-    yield runner
-    testutil.remove_test_images(REAL_DOCKER, runner.repository)  # type: ignore[attr-defined]
+    with docker_rule_runner(tmp_path, REPOSITORY, [QueryRule(DigestContents, [Digest])]) as runner:
+        yield runner
 
 
 def package(runner: RuleRunner) -> tuple[BuiltPackage, dict[str, bytes], list[str]]:

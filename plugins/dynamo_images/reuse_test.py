@@ -8,58 +8,26 @@ build` ran; each `package` runs in a new session, like a new `./pants package`.
 from __future__ import annotations
 
 import subprocess
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.backend.docker.package_types import BuiltDockerImage
 from pants.core.goals.package import BuiltPackage
-from pants.core.target_types import FileTarget
 from pants.engine.addresses import Address
-from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_images import register, testutil
+from dynamo_images import testutil
 from dynamo_images.reuse import external_base_refs
-from dynamo_images.testutil import offline_pex_cli_options, plugin_rules
-
-REAL_DOCKER = "/usr/bin/docker"
-WRAPPER = """#!/bin/sh
-echo "$*" >> {log}
-exec {docker} "$@"
-"""
+from dynamo_images.testutil import REAL_DOCKER, docker_rule_runner
 
 
 @pytest.fixture
-def rule_runner(tmp_path: Path) -> RuleRunner:
-    if subprocess.run([REAL_DOCKER, "version"], capture_output=True).returncode != 0:
-        pytest.fail("These tests need the Docker engine: run them with ./pants test", pytrace=False)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "docker"
-    wrapper.write_text(WRAPPER.format(log=tmp_path / "docker.log", docker=REAL_DOCKER))
-    wrapper.chmod(0o755)
-    runner = RuleRunner(
-        target_types=[*register.target_types(), FileTarget],
-        rules=[
-            *plugin_rules(),
-            QueryRule(BuiltPackage, [DockerPackageFieldSet]),
-        ],
-    )
-    # A repository of its own: nothing here touches the project's or other tests' images.
-    repository = f"dynamo-reuse-test-{uuid.uuid4().hex[:8]}"
-    runner.repository = repository  # type: ignore[attr-defined]
-    runner.options = [  # type: ignore[attr-defined]
-        f"--docker-executable-search-paths=['{bin_dir}']",
-        "--docker-env-vars=['DOCKER_BUILDKIT=1']",
-        f"--docker-default-repository={repository}/{{name}}",
-        *offline_pex_cli_options(),
-    ]
-    runner.docker_log = tmp_path / "docker.log"  # type: ignore[attr-defined]
-    new_session(runner)
-    yield runner
-    testutil.remove_test_images(REAL_DOCKER, repository)
+def rule_runner(tmp_path: Path) -> Iterator[RuleRunner]:
+    with docker_rule_runner(tmp_path, "dynamo-reuse-test") as runner:
+        new_session(runner)
+        yield runner
 
 
 def new_session(runner: RuleRunner) -> None:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 import toml  # pants: no-infer-dep (ships with Pants)
+from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.core.goals import package, publish
+from pants.core.goals.package import BuiltPackage
+from pants.core.target_types import FileTarget
 from pants.core.util_rules import source_files
 from pants.engine.env_vars import CompleteEnvironmentVars
 from pants.engine.goal import CurrentExecutingGoals
 from pants.engine.internals.session import SessionValues
+from pants.engine.rules import QueryRule
 from pants.option.options_bootstrapper import OptionsBootstrapper
 from pants.testutil.rule_runner import RuleRunner
 
@@ -67,6 +75,44 @@ def new_session(runner: RuleRunner, options: list[str]) -> None:
             }
         ),
     )
+
+
+REAL_DOCKER = "/usr/bin/docker"
+# `docker` for the rules under test: logs each command line, then runs the real client.
+_LOGGING_DOCKER = """#!/bin/sh
+echo "$*" >> {log}
+exec {docker} "$@"
+"""
+
+
+@contextlib.contextmanager
+def docker_rule_runner(tmp_path: Path, repository_prefix: str, rules=()) -> Iterator[RuleRunner]:
+    """A RuleRunner that packages images with the real engine, through a logging `docker`
+    (`runner.docker_log`), into a repository of its own (`runner.repository`), whose images
+    are removed afterwards. `runner.options` are the options every session needs."""
+    if subprocess.run([REAL_DOCKER, "version"], capture_output=True).returncode != 0:
+        pytest.fail("These tests need the Docker engine: run them with ./pants test", pytrace=False)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "docker.log"
+    (bin_dir / "docker").write_text(_LOGGING_DOCKER.format(log=log, docker=REAL_DOCKER))
+    (bin_dir / "docker").chmod(0o755)
+    runner = RuleRunner(
+        target_types=[*register.target_types(), FileTarget],
+        rules=[*plugin_rules(), QueryRule(BuiltPackage, [DockerPackageFieldSet]), *rules],
+    )
+    runner.repository = f"{repository_prefix}-{uuid.uuid4().hex[:8]}"  # type: ignore[attr-defined]
+    runner.options = [  # type: ignore[attr-defined]
+        f"--docker-executable-search-paths=['{bin_dir}']",
+        "--docker-env-vars=['DOCKER_BUILDKIT=1']",
+        f"--docker-default-repository={runner.repository}/{{name}}",  # type: ignore[attr-defined]
+        *offline_pex_cli_options(),
+    ]
+    runner.docker_log = log  # type: ignore[attr-defined]
+    try:
+        yield runner
+    finally:
+        remove_test_images(REAL_DOCKER, runner.repository)  # type: ignore[attr-defined]
 
 
 def remove_test_images(docker: str, repository: str) -> None:
