@@ -131,7 +131,7 @@ IMAGE_PLATFORM = "linux/amd64"
 SIZE_BUDGETS = (
     ("dynamo", ("6.4GB", "6.5GB", "6.5GB")),
     ("vllm", ("10.1GB", "10.2GB", "10.2GB")),
-    ("sglang", ("16GB", "16.1GB", "16.1GB")),
+    ("sglang", ("11.4GB", "11.5GB", "11.5GB")),
 )
 BASE_SIZE_BUDGETS = (("runtime", "160MB"), ("devel", "480MB"))
 

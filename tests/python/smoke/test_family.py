@@ -71,10 +71,25 @@ def test_stage_contents(stage):
 
 
 def test_runtime_carries_no_compilers_and_no_dev_tools():
-    found = image("runtime").run(
-        "sh", "-c", f"for c in {' '.join(COMPILERS)} pytest ipython; do command -v $c || true; done"
-    )
-    assert found.strip() == "", f"in a runtime image: {found.split()}"
+    runtime = image("runtime")
+    lookup = f"for c in {' '.join(COMPILERS)}; do command -v $c || true; done"
+    found = runtime.run("sh", "-c", lookup)
+    assert found.strip() == "", f"compilers in a runtime image: {found.split()}"
+    # A dev tool may be there only because the serving stack itself requires it (SGLang
+    # requires IPython); the dev stage's tools never leak into runtime.
+    leaked = runtime.run("python", "-c", DEV_TOOLS_NOT_REQUIRED_BY_THE_STACK)
+    assert leaked.strip() == "", f"dev tools in a runtime image: {leaked.split()}"
+
+
+DEV_TOOLS_NOT_REQUIRED_BY_THE_STACK = """
+import importlib.metadata as md, re
+installed = {d.metadata["Name"].lower(): d for d in md.distributions()}
+required = {
+    re.split(r"[ ;<>=!~\\[(]", r, maxsplit=1)[0].lower().replace("_", "-")
+    for d in installed.values() for r in (d.requires or []) if "extra ==" not in r
+}
+print(" ".join(t for t in ("pytest", "ipython", "py-spy") if t in installed and t not in required))
+"""
 
 
 @pytest.mark.parametrize("upper, lower", [("dev", "runtime"), ("ci", "dev")])
