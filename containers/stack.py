@@ -313,18 +313,16 @@ def image_requirements():
     """3rdparty/python: each buildable backend's stack and dev tools, in its own resolve."""
     for name in buildable_backends():
         resolve = image_resolve(name)
-        python_requirement(
-            name=name + "-stack",
-            requirements=list(backends()[name]["requirements"]),
-            resolve=resolve,
-            dependencies=[_lockfile_target(resolve)],
-        )
-        python_requirement(
-            name=name + "-dev-tools",
-            requirements=list(DEV_TOOLS),
-            resolve=resolve,
-            dependencies=[_lockfile_target(resolve)],
-        )
+        for target, requirements in (
+            (name + "-stack", backends()[name]["requirements"]),
+            (name + "-dev-tools", DEV_TOOLS),
+        ):
+            python_requirement(
+                name=target,
+                requirements=list(requirements),
+                resolve=resolve,
+                dependencies=[_lockfile_target(resolve)],
+            )
 
 
 def _base_address(flavour, platform):

@@ -1,22 +1,21 @@
 """`--changed-since` picks exactly the images whose inputs changed, in a real git repository.
 
-A copy of the workspace (//:workspace) is committed to a fresh git repo; each case edits
-files the way a developer would and asks Pants which images changed.
+A copy of the workspace (//:workspace, copied as the remote-cache tests copy it) is committed
+to a fresh git repo; each case edits files the way a developer would and asks Pants which
+images changed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
+from cache_workspaces import Workspace
 
-WORKSPACE_ENTRIES = ("pants", "pants.toml", "BUILD", "3rdparty", "containers", "plugins", "src",
-                     "build-support")  # fmt: skip
 BACKENDS = ("dynamo", "vllm", "sglang")
 
 
@@ -30,13 +29,7 @@ def every(stage: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("changed") / "repo"
-    for entry in WORKSPACE_ENTRIES:
-        (root / entry).parent.mkdir(parents=True, exist_ok=True)
-        if Path(entry).is_dir():
-            shutil.copytree(entry, root / entry)
-        else:
-            shutil.copy2(entry, root / entry)
+    root = Workspace.copy_of(Path.cwd(), tmp_path_factory.mktemp("changed")).root
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "base")
