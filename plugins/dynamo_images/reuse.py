@@ -53,6 +53,16 @@ class ImageReuse(Subsystem):
             """
         ),
     )
+    build_no_cache = BoolOption(
+        default=False,
+        help=softwrap(
+            """
+            Pass `--no-cache` to `docker build` (when reuse is enabled), so that no layer
+            comes from the engine's build cache: cold-build measurements (`benchmarks/`). It
+            is one of the recorded inputs, so a build with it never reuses one without.
+            """
+        ),
+    )
     max_rebuild_records = IntOption(
         default=8,
         advanced=True,
@@ -69,12 +79,19 @@ class ImageReuse(Subsystem):
 class ReusableDockerBinary(DockerBinary):
     """The docker binary, with builds that Pants caches across runs (see the module doc)."""
 
-    def __init__(self, docker: DockerBinary, bash: BashBinary, extra_build_env: dict[str, str]):
+    def __init__(
+        self,
+        docker: DockerBinary,
+        bash: BashBinary,
+        extra_build_env: dict[str, str],
+        no_cache: bool = False,
+    ):
         super().__init__(
             docker.path, docker.fingerprint, docker.extra_env, docker.extra_input_digests
         )
         object.__setattr__(self, "bash", bash)
         object.__setattr__(self, "extra_build_env", FrozenDict(extra_build_env))
+        object.__setattr__(self, "no_cache", no_cache)
 
     def build_image(self, *args, **kwargs) -> Process:
         process = super().build_image(*args, **kwargs)
@@ -84,7 +101,8 @@ class ReusableDockerBinary(DockerBinary):
             # The recorded result must name its image: BuildKit's progress output does not
             # always carry the "writing image" line Pants parses, --iidfile always does.
             argv=(self.bash.path, "-c", _BUILD_WITH_IMAGE_ID, "build", docker, build,
-                  f"--iidfile={_IMAGE_ID_FILE}", *options),
+                  f"--iidfile={_IMAGE_ID_FILE}", *(["--no-cache"] if self.no_cache else []),
+                  *options),
             env=FrozenDict({**process.env, **self.extra_build_env}),
             cache_scope=ProcessCacheScope.SUCCESSFUL,
         )
@@ -210,7 +228,7 @@ async def build_or_reuse_docker_image(
             field_set,
             options,
             global_options,
-            ReusableDockerBinary(docker, bash, build_env),
+            ReusableDockerBinary(docker, bash, build_env, image_reuse.build_no_cache),
             keep_sandboxes,
             union_membership,
         )

@@ -48,7 +48,12 @@ def package_image(runner: RuleRunner, name: str) -> tuple[str, bool]:
 
 
 def write_image(
-    runner: RuleRunner, *, content: str = "1", build_arg: str = "a", base: str = ""
+    runner: RuleRunner,
+    *,
+    content: str = "1",
+    build_arg: str = "a",
+    base: str = "",
+    platform: str = "linux/amd64",
 ) -> None:
     runner.write_files(
         {
@@ -58,6 +63,12 @@ docker_image(
     name="base",
     instructions=["FROM scratch", "COPY img/data.txt /base.txt"],
     dependencies=[":data"],
+)
+docker_image(
+    name="platform",
+    instructions=["FROM scratch", "COPY img/data.txt /data.txt"],
+    dependencies=[":data"],
+    build_platform="{platform}",
 )
 docker_image(
     name="app",
@@ -73,8 +84,11 @@ docker_image(
 )
 file(name="app-file", source="payload.txt")
 """,
-            "img/data.txt": base or "base",
-            "img/payload.txt": content,
+            # Unique to this test's images: BuildKit's cache never answers from an earlier
+            # run's layers (docker 20.10 can keep cache records of layers `rmi` deleted, and
+            # then fails the export with "layer does not exist").
+            "img/data.txt": f"{runner.repository} {base or 'base'}",  # type: ignore[attr-defined]
+            "img/payload.txt": f"{runner.repository} {content}",  # type: ignore[attr-defined]
         }
     )
 
@@ -103,6 +117,16 @@ def test_every_input_change_rebuilds(rule_runner: RuleRunner, change: dict) -> N
     assert built and second != first
     # ...and the new result is what the next no-op reuses.
     assert package_image(rule_runner, "app") == (second, False)
+
+
+def test_another_platform_rebuilds_and_each_platform_is_reused(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    amd64, _ = package_image(rule_runner, "platform")
+    write_image(rule_runner, platform="linux/arm64")
+    arm64, built = package_image(rule_runner, "platform")
+    assert built and arm64 != amd64
+    write_image(rule_runner)
+    assert package_image(rule_runner, "platform") == (amd64, False)
 
 
 def test_a_deleted_image_is_rebuilt(rule_runner: RuleRunner) -> None:
@@ -146,6 +170,20 @@ def test_an_external_base_pulled_anew_rebuilds(rule_runner: RuleRunner) -> None:
     subprocess.run([REAL_DOCKER, "tag", base_v2, external], check=True)  # `docker pull`ed anew
     second, built = package_image(rule_runner, "ext")
     assert built and second != first
+
+
+def test_a_no_cache_build_never_reuses_a_cached_one(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    first, _ = package_image(rule_runner, "app")
+    rule_runner.options.append("--image-reuse-build-no-cache")  # type: ignore[attr-defined]
+    log: Path = rule_runner.docker_log  # type: ignore[attr-defined]
+    before = len(log.read_text())
+    _, built = package_image(rule_runner, "app")
+    assert built
+    assert any(
+        line.startswith("build ") and "--no-cache" in line
+        for line in log.read_text()[before:].splitlines()
+    )
 
 
 def test_reuse_can_be_turned_off(rule_runner: RuleRunner) -> None:
