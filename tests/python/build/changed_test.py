@@ -80,7 +80,7 @@ def test_a_vllm_pin_change_marks_only_the_vllm_images(repo: Path, edit) -> None:
     # download gigabytes; the edit of one locked version stands in for it.
     edit("containers/stack.py", '("vllm", "0.26.0")', '("vllm", "0.26.1")')
     edit("3rdparty/python/images-vllm.lock", '"vllm==0.26.0"', '"vllm==0.26.1"')
-    assert changed_images(repo) == images("vllm:runtime", "vllm:dev", "vllm:ci")
+    assert changed_images(repo) == images("vllm:stack", "vllm:runtime", "vllm:dev", "vllm:ci")
 
 
 def test_a_runtime_wheel_source_change_marks_every_family_image(repo: Path, edit) -> None:
@@ -89,7 +89,7 @@ def test_a_runtime_wheel_source_change_marks_every_family_image(repo: Path, edit
 
 
 def test_a_dev_wheel_source_change_marks_dev_and_ci_images_only(repo: Path, edit) -> None:
-    edit("src/cpp/hostxfer/src/hostxfer.cpp", "#include", "// a one-line change\n#include")
+    edit("src/cpp/hostxfer/src/transfer.cpp", "#include", "// a one-line change\n#include")
     assert changed_images(repo) == every("dev") | every("ci")
 
 
