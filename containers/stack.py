@@ -169,15 +169,23 @@ RUN apt-get update \\
  && rm -rf /var/lib/apt/lists/*
 """
 
-# Installs the backend's Pants-built PEX as a venv. The PEX is bind-mounted, not copied, so
-# it never lands in a layer; the build runs with no network.
-_RUNTIME = """
+# The backend's Python stack: its Pants-built PEX installed as a venv on the base. The PEX
+# is bind-mounted, not copied, so it never lands in a layer; the build runs with no network.
+# An image of its own (`<backend>:stack`, not published) so that the runtime image's build
+# context holds only the first-party wheels: the PEX is gigabytes, which every runtime build
+# would otherwise send to the engine. It is rebuilt only when its lockfile or the base changes.
+_STACK = """
 ARG BASE_IMAGE={base}
 FROM $BASE_IMAGE
 RUN --mount=type=bind,source={pex},target=/tmp/python-env.pex \\
     PEX_TOOLS=1 python{python} /tmp/python-env.pex venv --collisions-ok --compile {venv} \\
  && {venv}/bin/python -c "import dynamo" \\
  && chown -R root:root {venv}
+"""
+
+_RUNTIME = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
 # First-party wheels (src/) in a layer of their own: changing one rebuilds this layer only.
 {wheels}
 # Docker's health check: the Rust probe, no Python start-up. Point DYNAMO_HEALTH_URL at the
@@ -439,17 +447,28 @@ def dynamo_backend_images(backend):
         execution_mode="venv",
         description="The dev stage's tools, installed into {}".format(DEV_VENV),
     )
+    docker_image(
+        name="stack",
+        instructions=_render(
+            _STACK,
+            base=_base_address("runtime", IMAGE_PLATFORM),
+            pex=pex_dir + "/python-env.pex",
+        ),
+        dependencies=[":python-env"],
+        # No commit in its tags or labels: a new commit alone never rebuilds it.
+        image_tags=["stack-{}".format(versions()["dynamo"])],
+        skip_push=True,
+        build_network="none",
+        build_platform=IMAGE_PLATFORM,
+        description="Dynamo {} Python stack on the base (what the runtime image builds on; "
+        "not published)".format(backend),
+    )
     version_args = ["DYNAMO_VERSION=" + versions()["dynamo"], "NIXL_VERSION=" + spec["nixl"]]
     if spec["framework"]:
         version_args.append("FRAMEWORK_VERSION=" + spec["framework"][2])
     # stage -> (template, the image it builds on, its dependencies, its values)
     stages = {
-        "runtime": (
-            _RUNTIME,
-            _base_address("runtime", IMAGE_PLATFORM),
-            [":python-env"],
-            dict(pex=pex_dir + "/python-env.pex", backend=backend),
-        ),
+        "runtime": (_RUNTIME, here + ":stack", [], dict(backend=backend)),
         "dev": (_DEV, here + ":runtime", [":dev-tools"], dict(pex=pex_dir + "/dev-tools.pex")),
         "ci": (_CI, here + ":dev", [], dict()),
     }

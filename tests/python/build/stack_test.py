@@ -41,10 +41,18 @@ def instructions(runner: RuleRunner, address: Address) -> str:
 
 def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner)
+    stack = instructions(rule_runner, Address("containers/vllm", target_name="stack"))
     runtime = instructions(rule_runner, Address("containers/vllm", target_name="runtime"))
     dev = instructions(rule_runner, Address("containers/vllm", target_name="dev"))
-    assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in runtime
-    assert "source=containers.vllm/python-env.pex" in runtime
+    assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in stack
+    assert "source=containers.vllm/python-env.pex" in stack
+    # The runtime image's build context holds no PEX: the stack is an image of its own.
+    assert "ARG BASE_IMAGE=containers/vllm:stack" in runtime
+    assert ".pex" not in runtime
+    runtime_deps = rule_runner.get_target(Address("containers/vllm", target_name="runtime"))[
+        Dependencies
+    ].value
+    assert not any("python-env" in d for d in runtime_deps or ())
     assert "ARG BASE_IMAGE=containers/vllm:runtime" in dev
     assert "source=containers.vllm/dev-tools.pex" in dev
     # No version literal in the templates: versions arrive as build args.
@@ -140,9 +148,9 @@ def test_every_backend_has_runtime_dev_and_ci_each_on_the_one_below(
 ) -> None:
     with_prelude(rule_runner)
     for backend in ("dynamo", "vllm", "sglang"):
-        here = Address(f"containers/{backend}", target_name="runtime")
+        here = Address(f"containers/{backend}", target_name="stack")
         assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in instructions(rule_runner, here)
-        for stage, below in (("dev", "runtime"), ("ci", "dev")):
+        for stage, below in (("runtime", "stack"), ("dev", "runtime"), ("ci", "dev")):
             above = instructions(rule_runner, Address(f"containers/{backend}", target_name=stage))
             assert f"ARG BASE_IMAGE=containers/{backend}:{below}" in above
     ci = Address("containers/vllm", target_name="ci")
