@@ -7,7 +7,9 @@ covers the Dockerfile and the whole build context (input digest), build args, ta
 options such as --platform (argv), upstream in-repo image IDs (`__UPSTREAM_IMAGE_IDS`), the
 IDs of external base images and the engine's own ID (added below). A cache hit is used only
 if that image is still in the engine (its tags are put back if they moved); otherwise the
-build runs again, keyed on the vanished ID so the new result is recorded too.
+build runs again, keyed on the vanished ID so the new result is recorded too. Whether it is
+still there comes from one listing of the engine's images per session; only an image that
+listing lacks, or one with a moved tag, is checked with a `docker` call of its own.
 """
 
 from __future__ import annotations
@@ -169,6 +171,40 @@ async def docker_engine_id(
     return DockerEngineId(info.stdout.decode().strip() if info.exit_code == 0 else "")
 
 
+@dataclass(frozen=True)
+class EngineImages:
+    """The engine's images with their tags, listed once per session: a reused image whose ID
+    and tags are all listed needs no check of its own (one `docker` call for the family)."""
+
+    tags_by_id: FrozenDict[str, frozenset[str]]
+
+
+@rule(desc="List the Docker engine's images")
+async def engine_images(
+    docker: DockerBinary, options_env_aware: DockerOptions.EnvironmentAware
+) -> EngineImages:
+    env = await Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars))
+    listing = await Get(
+        FallibleProcessResult,
+        Process(
+            [docker.path, "image", "ls", "--all", "--no-trunc", "--format",
+             "{{.ID}}\t{{.Repository}}:{{.Tag}}"],
+            description="Listing the Docker engine's images",
+            env={**docker.extra_env, **env},
+            level=LogLevel.DEBUG,
+            cache_scope=ProcessCacheScope.PER_SESSION,
+        ),
+    )
+    tags: dict[str, set[str]] = {}
+    if listing.exit_code == 0:  # else every image is checked on its own, as before
+        for line in listing.stdout.decode().splitlines():
+            image_id, _, tag = line.partition("\t")
+            tags.setdefault(image_id, set())
+            if tag != "<none>:<none>":
+                tags[image_id].add(tag)
+    return EngineImages(FrozenDict((i, frozenset(t)) for i, t in tags.items()))
+
+
 async def build_or_reuse_docker_image(
     field_set: DockerPackageFieldSet,
     options: DockerOptions,
@@ -190,7 +226,7 @@ async def build_or_reuse_docker_image(
             field_set, options, global_options, docker, keep_sandboxes, union_membership
         )
 
-    context, dockerfile_info, env, engine = await MultiGet(
+    context, dockerfile_info, env, engine, listed = await MultiGet(
         Get(
             DockerBuildContext,
             DockerBuildContextRequest(field_set.address, build_upstream_images=True),
@@ -198,6 +234,7 @@ async def build_or_reuse_docker_image(
         Get(DockerfileInfo, DockerfileInfoRequest(field_set.address)),
         Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars)),
         Get(DockerEngineId),
+        Get(EngineImages),
     )
     docker_env = {**docker.extra_env, **env}
     dockerfile = await Get(
@@ -233,6 +270,9 @@ async def build_or_reuse_docker_image(
             union_membership,
         )
         image = next(a for a in package.artifacts if isinstance(a, BuiltDockerImage))
+        if set(image.tags) <= listed.tags_by_id.get(image.image_id, frozenset()):
+            return package  # in the engine, every tag in place: nothing to run
+        # Not listed (built in this session, or gone), or a tag moved: ask the engine.
         present = await Get(
             FallibleProcessResult,
             Process(
@@ -260,8 +300,9 @@ async def build_or_reuse_docker_image(
 _PRESENT_AND_TAGGED = """
 docker="$1" id="$2"; shift 2
 tags="$("$docker" image inspect --format '{{join .RepoTags "\\n"}}' "$id" 2>/dev/null)" || exit 1
+# Bash only: the process has no PATH, so no grep (it used to retag every time).
 for tag in "$@"; do
-  grep -qxF "$tag" <<<"$tags" || "$docker" tag "$id" "$tag"
+  case $'\n'"$tags"$'\n' in *$'\n'"$tag"$'\n'*) ;; *) "$docker" tag "$id" "$tag" ;; esac
 done
 """
 

@@ -101,6 +101,21 @@ def test_unchanged_inputs_reuse_the_image(rule_runner: RuleRunner) -> None:
     assert (again, built_again) == (first, False)
 
 
+def test_a_no_op_asks_the_engine_once_for_all_images(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    package_image(rule_runner, "app")  # builds base and app
+    # The next session re-validates what the last one ran (the checks of the just-built
+    # images, which the listing of that session could not know yet); the one after is steady.
+    package_image(rule_runner, "app")
+    log: Path = rule_runner.docker_log  # type: ignore[attr-defined]
+    before = len(log.read_text())
+    assert package_image(rule_runner, "app")[1] is False
+    commands = [line.split(" ")[:2] for line in log.read_text()[before:].splitlines()]
+    # One listing of the engine's images (and its ID), no check per image.
+    assert commands.count(["image", "ls"]) == 1
+    assert ["image", "inspect"] not in commands
+
+
 @pytest.mark.parametrize(
     "change",
     [
