@@ -156,13 +156,15 @@ class Workspace:
         env: dict[str, str],
         on_line: tuple[str, Callable[[], None]] | None = None,
         timeout: float = 900,
+        pantsd: bool = False,
     ) -> PantsRun:
         """Runs ./pants here; `on_line=(text, action)` runs `action` once, when a line of
-        Pants' output first contains `text`."""
+        Pants' output first contains `text`. Without pantsd by default: each run starts
+        cold, like a new machine's first."""
         start = time.time()
         command = [
             "./pants",
-            "--no-pantsd",
+            "--pantsd" if pantsd else "--no-pantsd",
             "--stats-log",
             f"--local-store-dir={self.store}",
             f"--named-caches-dir={self.named_caches}",

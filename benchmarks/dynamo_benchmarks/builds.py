@@ -1,0 +1,214 @@
+"""The two ways of building a backend's runtime and dev images that the benchmark compares.
+
+`OursBuild` runs `./pants package` in a workspace (a copy of the repo: the benchmark's edits
+never touch the developer's tree). `BaselineBuild` runs `docker build` on
+benchmarks/baseline/Dockerfile with a context made from the same workspace's sources, pins and
+base images. Both expose `build(stages)`, which returns the seconds it took.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cache_workspaces import PantsRun, Workspace, tail
+
+BASELINE_DOCKERFILE = "benchmarks/baseline/Dockerfile"
+# The BuildKit-capable 20.10 client (pants.toml [docker].executable_search_paths).
+DOCKER = "/usr/bin/docker"
+# The base images the family builds on (multiarch: the amd64 member).
+BASE_RUNTIME = "containers/base:runtime#amd64"
+BASE_DEVEL = "containers/base:devel"
+# The wheels' build backends: their pins come from the tools lockfile.
+BUILD_TOOLS = ("maturin", "meson-python", "meson", "ninja", "pybind11")
+# What the baseline's build context takes from the workspace.
+BASELINE_SOURCES = ("src/rust/imagekit", "src/cpp/hostxfer")
+
+
+class BuildFailed(Exception):
+    pass
+
+
+def lock_pins(lockfile: Path) -> dict[str, str]:
+    """{project name: version} of a Pants (pex) lockfile."""
+    text = "\n".join(
+        line for line in lockfile.read_text().splitlines() if not line.startswith("//")
+    )
+    lock = json.loads(text)
+    return {
+        req["project_name"]: req["version"]
+        for resolve in lock["locked_resolves"]
+        for req in resolve["locked_requirements"]
+    }
+
+
+def ca_bundle() -> Path:
+    """The host's CA bundle, which pip inside the baseline's containers needs (a TLS proxy)."""
+    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE")):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+@dataclass
+class OursBuild:
+    workspace: Workspace
+    backend: str
+    env: dict[str, str] = field(default_factory=dict)
+    pantsd: bool = True
+    last_run: PantsRun | None = None
+
+    def addresses(self, stages: tuple[str, ...]) -> list[str]:
+        return [f"containers/{self.backend}:{stage}" for stage in stages]
+
+    def pants(self, *args: str, timeout: float = 5400) -> PantsRun:
+        # Compiles go through sccache, as in a team with the caches (docs/caching.md); its
+        # local disk store is the workspace's (env SCCACHE_DIR).
+        args = ("--native-wheels-sccache", *args)
+        run = self.workspace.pants(*args, env=self.env, pantsd=self.pantsd, timeout=timeout)
+        if run.returncode != 0:
+            raise BuildFailed(f"./pants {' '.join(args)} failed:\n{tail(run.log)}")
+        self.last_run = run
+        return run
+
+    def build(self, stages: tuple[str, ...], *flags: str) -> float:
+        return self.pants(*flags, "package", *self.addresses(stages)).seconds
+
+    def build_family(self) -> float:
+        return self.pants(
+            "--filter-target-type=docker_image,docker_manifest_list", "package", "containers::"
+        ).seconds
+
+    def image(self, stage: str) -> str:
+        """The image `package` last wrote for this stage: its first tag (docker-info.json)."""
+        return self.tag(f"containers.{self.backend}/{stage}")
+
+    def tag(self, name: str) -> str:
+        return self.info(name)["registries"][0]["tags"][0]["name"]
+
+    def image_id(self, stage: str) -> str:
+        return self.info(f"containers.{self.backend}/{stage}")["image_id"]
+
+    def info(self, name: str) -> dict:
+        return json.loads((self.workspace.root / "dist" / f"{name}.docker-info.json").read_text())
+
+    def base_images(self) -> tuple[str, str]:
+        """(runtime base, devel base) image tags, built by Pants if needed."""
+        self.pants("package", BASE_RUNTIME, BASE_DEVEL)
+        return self.tag("containers.base/runtime-amd64"), self.tag("containers.base/devel")
+
+    def requirements(self) -> tuple[list[str], list[str]]:
+        """(the backend's stack, its dev tools): the requirement strings of its targets."""
+        output = self.workspace.root / "dist" / "benchmark-requirements.json"
+        self.pants(
+            "peek",
+            f"--output-file={output}",
+            f"3rdparty/python:{self.backend}-stack",
+            f"3rdparty/python:{self.backend}-dev-tools",
+        )
+        targets = json.loads(output.read_text())
+        stack, dev = (t["requirements"] for t in targets)
+        return stack, dev
+
+    def stop(self) -> None:
+        subprocess.run(["pkill", "-f", f"pantsd \\[{self.workspace.root}\\]"], check=False)
+
+
+@dataclass
+class BaselineBuild:
+    workspace_root: Path
+    backend: str
+    context: Path
+    base_runtime: str
+    base_devel: str
+
+    @property
+    def repository(self) -> str:
+        return f"dynamo-baseline/{self.backend}"
+
+    def image(self, stage: str) -> str:
+        return f"{self.repository}:{stage}"
+
+    def pin_base_images(self) -> None:
+        """Tags the base images for the baseline alone: a Pants build that rebuilds a base
+        (the cold scenario) moves the family's tags, and must not change the baseline's."""
+        for stage, image in (("runtime", self.base_runtime), ("devel", self.base_devel)):
+            pinned = f"dynamo-baseline/base:{stage}"
+            subprocess.run([DOCKER, "tag", image, pinned], check=True, capture_output=True)
+            setattr(self, f"base_{stage}", pinned)
+
+    def write_context(self, stack: list[str], dev: list[str]) -> None:
+        """The build context: the Dockerfile, requirement files and pins (written once)."""
+        self.context.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.workspace_root / BASELINE_DOCKERFILE, self.context / "Dockerfile")
+        locks = self.workspace_root / "3rdparty" / "python"
+        pins = lock_pins(locks / f"images-{self.backend}.lock")
+        tools = lock_pins(locks / "tools.lock")
+        write_lines(
+            self.context / "constraints.txt", (f"{n}=={v}" for n, v in sorted(pins.items()))
+        )
+        write_lines(self.context / "stack.txt", stack)
+        write_lines(self.context / "dev.txt", dev)
+        write_lines(self.context / "build-tools.txt", (f"{n}=={tools[n]}" for n in BUILD_TOOLS))
+
+    def sync_sources(self) -> None:
+        """The wheels' sources, as they are in the workspace now (the edits included)."""
+        for source in BASELINE_SOURCES:
+            target = self.context / source
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(
+                self.workspace_root / source, target, ignore=shutil.ignore_patterns("target")
+            )
+
+    def build(self, stages: tuple[str, ...], no_cache: bool = False) -> float:
+        """Builds each stage (`--target`), in order; the seconds of all of them."""
+        self.sync_sources()
+        start = time.time()
+        for stage in stages:
+            command = [
+                DOCKER,
+                "build",
+                "--target",
+                stage,
+                "--tag",
+                self.image(stage),
+                "--build-arg",
+                f"RUNTIME_IMAGE={self.base_runtime}",
+                "--build-arg",
+                f"DEVEL_IMAGE={self.base_devel}",
+                "--secret",
+                f"id=ca-bundle,src={ca_bundle()}",
+                *(["--no-cache"] if no_cache else []),
+                str(self.context),
+            ]
+            result = subprocess.run(
+                command,
+                env={**os.environ, "DOCKER_BUILDKIT": "1"},
+                capture_output=True,
+                text=True,
+                timeout=5400,
+            )
+            if result.returncode != 0:
+                raise BuildFailed(
+                    f"the baseline's `docker build --target {stage}` failed:\n"
+                    f"{tail(result.stderr)}"
+                )
+        return time.time() - start
+
+    @staticmethod
+    def drop_cache_mounts() -> None:
+        """Empties BuildKit's cache mounts (pip's and cargo's caches): a cold build's start."""
+        subprocess.run(
+            [DOCKER, "builder", "prune", "--force", "--filter", "type=exec.cachemount"],
+            capture_output=True,
+            check=True,
+        )
+
+
+def write_lines(path: Path, lines) -> None:
+    path.write_text("".join(f"{line}\n" for line in lines))

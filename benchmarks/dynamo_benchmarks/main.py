@@ -1,0 +1,376 @@
+"""Build-performance benchmark: this repo's Pants build against a plain Docker baseline.
+
+    ./pants run benchmarks:bench -- [--backend dynamo] [--repeat 3] [--scenarios ...] [--out DIR]
+
+For one backend's runtime and dev images, in one process and on the same machine, it times
+our build (`./pants package`) and the baseline (benchmarks/baseline/Dockerfile, `docker
+build`) in these scenarios:
+
+  noop           nothing changed
+  python-change  a one-line change in a first-party Python file of the runtime image
+  cpp-change     a one-line change in first-party C++ (the dev image's hostxfer wheel), with
+                 the wheels compiled and sccache's counts
+  family-noop    no-op `package` of every image of the family (ours; pantsd warm)
+  cold           (not by default: minutes, and gigabytes of disk) empty caches: a fresh
+                 workspace with its own empty Pants store and named caches, `docker build
+                 --no-cache`, BuildKit's cache mounts emptied; then fresh-remote: a second
+                 fresh workspace reading the remote cache the cold build wrote (team caches
+                 started on free ports), against the baseline built from a new clone on the
+                 same engine
+
+Then it attributes the images' sizes to their origin (layers.py), prints the table with
+medians and the ratios ours/baseline, and writes report.md, scenarios.png, sizes.png and
+results.json to --out (default dist/benchmark).
+
+It works in copies of the repo (git's tracked and untracked files, under --scratch): the
+edits never touch your tree. The copies share your Pants caches (except for the cold
+scenarios) and Docker engine. Running time: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from cache_workspaces import TeamCaches, Workspace, free_port, remote_env
+
+from dynamo_benchmarks import layers, report
+from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild
+
+STAGES = ("runtime", "dev")
+# The one-line edits: a first-party Python file of the runtime image, C++ of the dev image.
+# Each run's edit is new (a nonce), so no cache anywhere has seen it.
+PYTHON_FILE = "src/rust/imagekit/python/dynamo_imagekit/report.py"
+CPP_FILE = "src/cpp/hostxfer/src/transfer.cpp"
+DEFAULT_SCENARIOS = ("noop", "python-change", "cpp-change", "family-noop")
+SCENARIOS = (*DEFAULT_SCENARIOS, "cold")
+# A cold build holds the backend's wheels and images several times over at once (downloads,
+# unpacked wheels, the PEX, our image, the baseline's stack stage and image, the remote cache).
+COLD_DISK_FACTOR = 4
+
+
+def python_edit(nonce: str) -> str:
+    return f"BENCHMARK_EDIT = {nonce!r}\n"
+
+
+def cpp_edit(nonce: str) -> str:
+    # Kept in the binary (`used`), so that the wheel, and then the image, really change.
+    return f'[[gnu::used]] static const char kBenchmarkEdit[] = "{nonce}";\n'
+
+
+class Edit:
+    """Appends one line to a workspace file; `restore` puts the original back."""
+
+    def __init__(self, root: Path, path: str, line: str):
+        self.path = root / path
+        self.original = self.path.read_text()
+        self.path.write_text(self.original + line)
+
+    def restore(self) -> None:
+        self.path.write_text(self.original)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.check_output(["git", *args], cwd=repo, text=True).strip()
+
+
+def repo_files(repo: Path) -> tuple[str, ...]:
+    files = git(repo, "ls-files", "-co", "--exclude-standard").splitlines()
+    return tuple(f for f in files if (repo / f).is_file())
+
+
+def path_without_this_venv(path: str) -> str:
+    """PATH as the shell that ran `./pants run` had it: the benchmark's venv (which a venv PEX
+    puts first) taken out."""
+    venv = Path(sys.prefix).resolve()
+    kept = [p for p in path.split(os.pathsep) if p and venv not in Path(p).resolve().parents]
+    return os.pathsep.join(kept)
+
+
+def pants_caches() -> tuple[Path, Path]:
+    """The developer's own Pants store and named caches (Pants' defaults)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pants"
+    return cache / "lmdb_store", cache / "named_caches"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def timed(label: str, build) -> float:
+    seconds = build()
+    log(f"  {label}: {seconds:.2f} s")
+    return seconds
+
+
+def run_noop(ours: OursBuild, baseline: BaselineBuild, repeat: int) -> dict:
+    return {
+        "ours": [timed("ours", lambda: ours.build(STAGES)) for _ in range(repeat)],
+        "baseline": [timed("baseline", lambda: baseline.build(STAGES)) for _ in range(repeat)],
+    }
+
+
+def run_edits(
+    ours: OursBuild, baseline: BaselineBuild, repeat: int, path: str, edit, stage: str
+) -> dict:
+    result: dict = {"ours": [], "baseline": [], "compiled": [], "sccache": []}
+    root = ours.workspace.root
+    for _ in range(repeat):
+        change = Edit(root, path, edit(uuid.uuid4().hex[:12]))
+        try:
+            stats_dir = root / "dist" / "sccache-stats"
+            start = time.time()
+            result["ours"].append(timed("ours", lambda: ours.build((stage,))))
+            result["compiled"].append(compiled_wheels(stats_dir, start))
+            result["sccache"].append(sccache_counts(ours.last_run.summary["sccache"]))
+            result["baseline"].append(timed("baseline", lambda: baseline.build((stage,))))
+        finally:
+            change.restore()
+    # Back to the unedited images (cached: a reuse), so the next scenario starts from them.
+    ours.build(STAGES)
+    baseline.build(STAGES)
+    return result
+
+
+def sccache_counts(sccache: dict) -> str:
+    """`cache_summary`'s sccache figures of one run, in a few words."""
+    misses = ", ".join(f"{lang} {c['misses']}" for lang, c in sccache["by_language"].items())
+    return f"{sccache['hits']} hits, {sccache['misses']} misses ({misses or 'none'})"
+
+
+def compiled_wheels(stats_dir: Path, since: float) -> list[str]:
+    """The native wheels compiled (not replayed from a cache) since `since`."""
+    names = []
+    for path in sorted(stats_dir.glob("*.json")) if stats_dir.is_dir() else ():
+        if json.loads(path.read_text()).get("built_at", 0) >= since:
+            names.append(path.stem)
+    return names
+
+
+def run_family(ours: OursBuild, repeat: int) -> dict:
+    timed("ours (warm-up)", ours.build_family)
+    return {"ours": [timed("ours", ours.build_family) for _ in range(repeat)]}
+
+
+def run_cold(
+    repo: Path,
+    files: tuple[str, ...],
+    scratch: Path,
+    ours: OursBuild,
+    baseline: BaselineBuild,
+    scenarios: dict,
+) -> None:
+    """The cold build (writing the remote cache, as CI does), then a fresh workspace reading
+    it. Each in its own workspace; both removed afterwards (they hold gigabytes)."""
+    bgd = repo / "dist" / "build-support" / "bgd.pex"
+    caches = TeamCaches(scratch / "caches", free_port(), free_port(), bgd if bgd.exists() else None)
+    started = caches.start()
+    if started.returncode != 0:
+        raise BuildFailed(f"the team caches did not start:\n{started.stderr}")
+    try:
+        cold_ws = Workspace.copy_of(repo, scratch / "cold", entries=files)
+        # sccache's store is the team's Redis, empty: the cold build compiles everything and
+        # writes it for fresh-remote.
+        cold_env = {**ours.env, **remote_env(caches, write=True)}
+        del cold_env["SCCACHE_DIR"]
+        cold = dataclasses.replace(ours, workspace=cold_ws, env=cold_env, pantsd=False)
+        log("cold: ours (empty Pants store and named caches, docker build --no-cache)")
+        ours_s = timed(
+            "ours",
+            lambda: cold.build(STAGES, "--no-remote-cache-read", "--image-reuse-build-no-cache"),
+        )
+        log("cold: baseline (BuildKit cache mounts emptied, docker build --no-cache)")
+        BaselineBuild.drop_cache_mounts()
+        base_s = timed("baseline", lambda: baseline.build(STAGES, no_cache=True))
+        scenarios["cold"] = {"ours": [ours_s], "baseline": [base_s]}
+        cold_images = [cold.image_id(stage) for stage in STAGES]
+        shutil.rmtree(scratch / "cold", ignore_errors=True)
+
+        log("fresh-remote: a new workspace reading the remote cache")
+        fresh_ws = Workspace.copy_of(repo, scratch / "fresh", entries=files)
+        fresh_env = {**ours.env, **remote_env(caches, write=False)}
+        del fresh_env["SCCACHE_DIR"]
+        fresh = dataclasses.replace(ours, workspace=fresh_ws, env=fresh_env, pantsd=False)
+        ours_s = timed("ours", lambda: fresh.build(STAGES))
+        summary = fresh.last_run.summary["pants"] if fresh.last_run else {}
+        fresh_baseline = dataclasses.replace(
+            baseline, workspace_root=fresh_ws.root, context=scratch / "fresh-baseline-context"
+        )
+        shutil.copytree(baseline.context, fresh_baseline.context)
+        base_s = timed("baseline", lambda: fresh_baseline.build(STAGES))
+        scenarios["fresh-remote"] = {
+            "ours": [ours_s],
+            "baseline": [base_s],
+            "note": (
+                f"ours: {summary.get('remote_hits', 0)}/{summary.get('remote_lookups', 0)} "
+                "remote cache hits; both on an engine that holds the layers already"
+            ),
+        }
+        shutil.rmtree(scratch / "fresh", ignore_errors=True)
+        # The cold build's images (the warm workspace's tags are put back by its next
+        # `package`): gigabytes that nothing uses any more.
+        subprocess.run([DOCKER, "rmi", *cold_images], capture_output=True)
+    finally:
+        caches.script("stop")
+
+
+def check_disk_for_cold(scratch: Path, image_size: int) -> None:
+    needed = COLD_DISK_FACTOR * image_size
+    free = shutil.disk_usage(scratch).free
+    if free < needed:
+        raise BuildFailed(
+            f"the cold scenario needs about {needed / 1e9:.0f} GB free (4x the runtime image) "
+            f"and {scratch} has {free / 1e9:.0f} GB. Free some (docs/operations.md: `docker "
+            "builder prune`, unused images), or leave `cold` out of --scenarios."
+        )
+
+
+def measure_sizes(ours: OursBuild, baseline: BaselineBuild, base_runtime: str) -> list[dict]:
+    """Every family image `package` wrote in the workspace, then the baseline's."""
+    images = []
+    dist = ours.workspace.root / "dist"
+    for info in sorted(dist.glob("containers.*/*.docker-info.json")):
+        backend, stage = info.parent.name.split(".", 1)[1], info.name.split(".")[0]
+        if backend != "base":
+            images.append((f"ours {backend}:{stage}", ours.tag(f"{info.parent.name}/{stage}")))
+    images += [(f"baseline {baseline.backend}:{s}", baseline.image(s)) for s in STAGES]
+    sizes = []
+    for label, image in images:
+        log(f"  attributing {label}")
+        categories = layers.attribute_image(DOCKER, image, base_runtime)
+        sizes.append(
+            {
+                "label": label,
+                "image": image,
+                "size": layers.image_size(DOCKER, image),
+                "categories": categories,
+            }
+        )
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", default="dynamo", help="the backend whose images to time")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (median)")
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=list(DEFAULT_SCENARIOS),
+        choices=SCENARIOS,
+        help="default: all but cold (cold: also fresh-remote; slow, see the docs)",
+    )
+    parser.add_argument("--no-sizes", action="store_true", help="skip the size attribution")
+    parser.add_argument("--out", type=Path, default=Path("dist/benchmark"))
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=None,
+        help="where the workspace copies go (default: a new temp folder)",
+    )
+    parser.add_argument("--repo", type=Path, default=None, help="default: the git top level")
+    args = parser.parse_args(argv)
+
+    repo = (args.repo or Path(git(Path.cwd(), "rev-parse", "--show-toplevel"))).resolve()
+    if not (repo / "containers" / args.backend / "BUILD").is_file():
+        parser.error(f"--backend {args.backend}: no containers/{args.backend}/BUILD in {repo}")
+    out = args.out if args.out.is_absolute() else repo / args.out
+    scratch = Path(tempfile.mkdtemp(prefix="dynamo-benchmark-", dir=args.scratch))
+    files = repo_files(repo)
+    # The images' labels carry the commit, and Pants' process keys the PATH it searches for
+    # interpreters: with both as in your shell, the copies build (and reuse) what your tree does.
+    env = {
+        "DYNAMO_GIT_SHA": git(repo, "rev-parse", "HEAD"),
+        "DYNAMO_GIT_DATE": git(repo, "log", "-1", "--format=%cI"),
+        "PATH": path_without_this_venv(os.environ.get("PATH", "")),
+        # sccache's store for the warm workspace: kept between benchmark runs.
+        "SCCACHE_DIR": str(Path.home() / ".cache" / "dynamo-benchmark-sccache"),
+    }
+    store, named_caches = pants_caches()
+    warm_ws = dataclasses.replace(
+        Workspace.copy_of(repo, scratch / "warm", entries=files),
+        store=store,
+        named_caches=named_caches,
+    )
+    ours = OursBuild(warm_ws, args.backend, env)
+    scenarios: dict = {}
+    errors: list[str] = []
+    try:
+        log(f"preparing: base images, {args.backend} requirements, the baseline's context")
+        base_runtime, base_devel = ours.base_images()
+        stack, dev = ours.requirements()
+        baseline = BaselineBuild(
+            warm_ws.root, args.backend, scratch / "baseline-context", base_runtime, base_devel
+        )
+        baseline.pin_base_images()
+        baseline.write_context(stack, dev)
+        log("first builds (not timed): ours and the baseline")
+        timed("ours", lambda: ours.build(STAGES))
+        timed("baseline", lambda: baseline.build(STAGES))
+        if "noop" in args.scenarios:
+            log("noop")
+            scenarios["noop"] = run_noop(ours, baseline, args.repeat)
+        if "python-change" in args.scenarios:
+            log(f"python-change: one line in {PYTHON_FILE}")
+            scenarios["python-change"] = run_edits(
+                ours, baseline, args.repeat, PYTHON_FILE, python_edit, "runtime"
+            )
+        if "cpp-change" in args.scenarios:
+            log(f"cpp-change: one line in {CPP_FILE}")
+            scenarios["cpp-change"] = run_edits(
+                ours, baseline, args.repeat, CPP_FILE, cpp_edit, "dev"
+            )
+        if "family-noop" in args.scenarios:
+            log("family-noop")
+            scenarios["family-noop"] = run_family(ours, args.repeat)
+        sizes = [] if args.no_sizes else measure_sizes(ours, baseline, base_runtime)
+        if "cold" in args.scenarios:
+            try:
+                check_disk_for_cold(scratch, layers.image_size(DOCKER, ours.image("runtime")))
+                run_cold(repo, files, scratch, ours, baseline, scenarios)
+            except BuildFailed as e:  # the report of the other scenarios is still written
+                log(f"cold: not measured: {e}")
+                errors.append(f"cold: {e}")
+    except BuildFailed as e:
+        print(f"benchmark failed: {e}", file=sys.stderr)
+        return 1
+    finally:
+        ours.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    results = {
+        "backend": args.backend,
+        "repeat": args.repeat,
+        "command": "./pants run benchmarks:bench -- " + " ".join(argv or sys.argv[1:]),
+        "environment": {
+            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, {platform.node()}",
+            "commit": env["DYNAMO_GIT_SHA"][:12],
+        },
+        "scenarios": scenarios,
+        "sizes": sizes,
+        "not_measured": errors,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    print()
+    print(report.table(results))
+    print()
+    print("\n".join(report.verdicts(results)))
+    print(f"\nwrote {report.write(results, out)}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
