@@ -23,6 +23,7 @@ from pants.backend.docker.package_types import BuiltDockerImage
 from pants.backend.docker.subsystems.docker_options import DockerOptions
 from pants.backend.docker.subsystems.dockerfile_parser import DockerfileInfo, DockerfileInfoRequest
 from pants.backend.docker.util_rules.docker_binary import DockerBinary
+from pants.backend.docker.util_rules.docker_build_args import DockerBuildArgs
 from pants.backend.docker.util_rules.docker_build_context import (
     DockerBuildContext,
     DockerBuildContextRequest,
@@ -87,6 +88,7 @@ class ReusableDockerBinary(DockerBinary):
         bash: BashBinary,
         extra_build_env: dict[str, str],
         no_cache: bool = False,
+        declared_build_args: frozenset[str] | None = None,
     ):
         super().__init__(
             docker.path, docker.fingerprint, docker.extra_env, docker.extra_input_digests
@@ -94,9 +96,17 @@ class ReusableDockerBinary(DockerBinary):
         object.__setattr__(self, "bash", bash)
         object.__setattr__(self, "extra_build_env", FrozenDict(extra_build_env))
         object.__setattr__(self, "no_cache", no_cache)
+        object.__setattr__(self, "declared_build_args", declared_build_args)
 
-    def build_image(self, *args, **kwargs) -> Process:
-        process = super().build_image(*args, **kwargs)
+    def build_image(self, *args, build_args: DockerBuildArgs, **kwargs) -> Process:
+        if self.declared_build_args is not None:
+            # Docker ignores a build arg its Dockerfile does not declare; leaving it out of
+            # argv (the record's key) means a new commit (DYNAMO_GIT_SHA, a global build arg)
+            # does not rebuild an image that never reads it.
+            build_args = DockerBuildArgs(
+                a for a in build_args if a.split("=", 1)[0] in self.declared_build_args
+            )
+        process = super().build_image(*args, build_args=build_args, **kwargs)
         docker, build, *options = process.argv
         return dataclasses.replace(
             process,
@@ -240,8 +250,10 @@ async def build_or_reuse_docker_image(
     dockerfile = await Get(
         DigestContents, DigestSubset(context.digest, PathGlobs([context.dockerfile]))
     )
+    dockerfile_text = dockerfile[0].content.decode() if dockerfile else ""
+    declared_build_args = frozenset(name for name, _ in _ARG.findall(dockerfile_text))
     external = external_base_refs(
-        dockerfile[0].content.decode() if dockerfile else "",
+        dockerfile_text,
         context.build_args.to_dict(),
         set(dockerfile_info.from_image_build_args.to_dict()),
     )
@@ -265,7 +277,9 @@ async def build_or_reuse_docker_image(
             field_set,
             options,
             global_options,
-            ReusableDockerBinary(docker, bash, build_env, image_reuse.build_no_cache),
+            ReusableDockerBinary(
+                docker, bash, build_env, image_reuse.build_no_cache, declared_build_args
+            ),
             keep_sandboxes,
             union_membership,
         )

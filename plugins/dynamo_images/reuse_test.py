@@ -54,6 +54,7 @@ def write_image(
     build_arg: str = "a",
     base: str = "",
     platform: str = "linux/amd64",
+    unread_arg: str = "x",
 ) -> None:
     runner.write_files(
         {
@@ -80,7 +81,7 @@ docker_image(
         "COPY img/payload.txt /app.txt",
     ],
     dependencies=[":app-file"],
-    extra_build_args=["FLAVOUR={build_arg}"],
+    extra_build_args=["FLAVOUR={build_arg}", "UNREAD={unread_arg}"],
 )
 file(name="app-file", source="payload.txt")
 """,
@@ -132,6 +133,14 @@ def test_every_input_change_rebuilds(rule_runner: RuleRunner, change: dict) -> N
     assert built and second != first
     # ...and the new result is what the next no-op reuses.
     assert package_image(rule_runner, "app") == (second, False)
+
+
+def test_a_build_arg_the_dockerfile_does_not_read_changes_nothing(rule_runner: RuleRunner) -> None:
+    # As a new commit's DYNAMO_GIT_SHA (a global build arg) for an image without that ARG.
+    write_image(rule_runner)
+    first, _ = package_image(rule_runner, "app")
+    write_image(rule_runner, unread_arg="y")
+    assert package_image(rule_runner, "app") == (first, False)
 
 
 def test_another_platform_rebuilds_and_each_platform_is_reused(rule_runner: RuleRunner) -> None:
