@@ -47,6 +47,12 @@ def lock_pins(lockfile: Path) -> dict[str, str]:
     }
 
 
+def requirements_of(peeked: list[dict], backend: str) -> tuple[list[str], list[str]]:
+    """(stack, dev tools) from `./pants peek` of the backend's two requirement targets."""
+    by_name = {t["address"].rsplit(":", 1)[1]: t["requirements"] for t in peeked}
+    return by_name[f"{backend}-stack"], by_name[f"{backend}-dev-tools"]
+
+
 def ca_bundle() -> Path:
     """The host's CA bundle, which pip inside the baseline's containers needs (a TLS proxy)."""
     for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE")):
@@ -111,9 +117,7 @@ class OursBuild:
             f"3rdparty/python:{self.backend}-stack",
             f"3rdparty/python:{self.backend}-dev-tools",
         )
-        targets = json.loads(output.read_text())
-        stack, dev = (t["requirements"] for t in targets)
-        return stack, dev
+        return requirements_of(json.loads(output.read_text()), self.backend)
 
     def stop(self) -> None:
         subprocess.run(["pkill", "-f", f"pantsd \\[{self.workspace.root}\\]"], check=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dynamo_benchmarks.builds import BaselineBuild, lock_pins
+from dynamo_benchmarks.builds import BaselineBuild, lock_pins, requirements_of
 
 
 def write_lock(path: Path, pins: dict[str, str]) -> None:
@@ -52,3 +52,12 @@ def test_the_baseline_context_has_the_same_pins_and_sources(tmp_path: Path) -> N
     assert (context / "Dockerfile").read_text() == "FROM scratch\n"
     assert (context / "src/cpp/hostxfer/pyproject.toml").is_file()
     assert not (context / "src/cpp/hostxfer/target").exists()  # no build outputs
+
+
+def test_requirements_are_taken_by_target_name_not_order() -> None:
+    # `peek` lists targets sorted by address: dev-tools comes before stack.
+    peeked = [
+        {"address": "3rdparty/python:vllm-dev-tools", "requirements": ["pytest>=8,<9"]},
+        {"address": "3rdparty/python:vllm-stack", "requirements": ["ai-dynamo[vllm]==1.4.2"]},
+    ]
+    assert requirements_of(peeked, "vllm") == (["ai-dynamo[vllm]==1.4.2"], ["pytest>=8,<9"])
