@@ -171,56 +171,62 @@ def run_cold(
     baseline: BaselineBuild,
     scenarios: dict,
 ) -> None:
-    """The cold build (writing the remote cache, as CI does), then a fresh workspace reading
-    it. Each in its own workspace; both removed afterwards (they hold gigabytes)."""
+    """Ours: the cold build (writing the remote cache, as CI does), then a fresh workspace
+    reading it, each a workspace of its own; then the baseline's cold and fresh builds."""
     bgd = repo / "dist" / "build-support" / "bgd.pex"
     caches = TeamCaches(scratch / "caches", free_port(), free_port(), bgd if bgd.exists() else None)
     started = caches.start()
     if started.returncode != 0:
         raise BuildFailed(f"the team caches did not start:\n{started.stderr}")
     try:
-        cold_ws = Workspace.copy_of(repo, scratch / "cold", entries=files)
         # sccache's store is the team's Redis, empty: the cold build compiles everything and
-        # writes it for fresh-remote.
-        cold_env = {**ours.env, **remote_env(caches, write=True)}
-        del cold_env["SCCACHE_DIR"]
-        cold = dataclasses.replace(ours, workspace=cold_ws, env=cold_env, pantsd=False)
+        # writes it, with Pants' results, for fresh-remote.
+        env = {k: v for k, v in ours.env.items() if k != "SCCACHE_DIR"}
+        cold = dataclasses.replace(
+            ours,
+            workspace=Workspace.copy_of(repo, scratch / "cold", entries=files),
+            env={**env, **remote_env(caches, write=True)},
+            pantsd=False,
+        )
         log("cold: ours (empty Pants store and named caches, docker build --no-cache)")
-        ours_s = timed(
+        cold_s = timed(
             "ours",
             lambda: cold.build(STAGES, "--no-remote-cache-read", "--image-reuse-build-no-cache"),
         )
+        log("fresh-remote: ours, a new workspace reading the remote cache")
+        fresh = dataclasses.replace(
+            ours,
+            workspace=Workspace.copy_of(repo, scratch / "fresh", entries=files),
+            env={**env, **remote_env(caches, write=False)},
+            pantsd=False,
+        )
+        fresh_s = timed("ours", lambda: fresh.build(STAGES))
+        remote = fresh.last_run.summary["pants"] if fresh.last_run else {}
+        # Gigabytes nothing needs any more, freed before the baseline's cold build: the
+        # workspaces and the cold build's images (the warm workspace's next `package` puts
+        # its tags back).
+        cold_images = [cold.image_id(stage) for stage in STAGES]
+        shutil.rmtree(cold.workspace.root.parent, ignore_errors=True)
+        shutil.rmtree(fresh.workspace.root.parent, ignore_errors=True)
+        subprocess.run([DOCKER, "rmi", *cold_images], capture_output=True)
+
         log("cold: baseline (BuildKit cache mounts emptied, docker build --no-cache)")
         BaselineBuild.drop_cache_mounts()
-        base_s = timed("baseline", lambda: baseline.build(STAGES, no_cache=True))
-        scenarios["cold"] = {"ours": [ours_s], "baseline": [base_s]}
-        cold_images = [cold.image_id(stage) for stage in STAGES]
-        shutil.rmtree(scratch / "cold", ignore_errors=True)
-
-        log("fresh-remote: a new workspace reading the remote cache")
-        fresh_ws = Workspace.copy_of(repo, scratch / "fresh", entries=files)
-        fresh_env = {**ours.env, **remote_env(caches, write=False)}
-        del fresh_env["SCCACHE_DIR"]
-        fresh = dataclasses.replace(ours, workspace=fresh_ws, env=fresh_env, pantsd=False)
-        ours_s = timed("ours", lambda: fresh.build(STAGES))
-        summary = fresh.last_run.summary["pants"] if fresh.last_run else {}
-        fresh_baseline = dataclasses.replace(
-            baseline, workspace_root=fresh_ws.root, context=scratch / "fresh-baseline-context"
-        )
+        scenarios["cold"] = {
+            "ours": [cold_s],
+            "baseline": [timed("baseline", lambda: baseline.build(STAGES, no_cache=True))],
+        }
+        log("fresh-remote: baseline, a new clone's context on the same engine")
+        fresh_baseline = dataclasses.replace(baseline, context=scratch / "fresh-baseline-context")
         shutil.copytree(baseline.context, fresh_baseline.context)
-        base_s = timed("baseline", lambda: fresh_baseline.build(STAGES))
         scenarios["fresh-remote"] = {
-            "ours": [ours_s],
-            "baseline": [base_s],
+            "ours": [fresh_s],
+            "baseline": [timed("baseline", lambda: fresh_baseline.build(STAGES))],
             "note": (
-                f"ours: {summary.get('remote_hits', 0)}/{summary.get('remote_lookups', 0)} "
-                "remote cache hits; both on an engine that holds the layers already"
+                f"ours: {remote.get('remote_hits', 0)}/{remote.get('remote_lookups', 0)} "
+                "remote cache hits; both on an engine that holds the base layers"
             ),
         }
-        shutil.rmtree(scratch / "fresh", ignore_errors=True)
-        # The cold build's images (the warm workspace's tags are put back by its next
-        # `package`): gigabytes that nothing uses any more.
-        subprocess.run([DOCKER, "rmi", *cold_images], capture_output=True)
     finally:
         caches.script("stop")
 
