@@ -187,6 +187,7 @@ def plot_scenarios(results: dict, path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("seconds (log scale; bars: medians, dots: runs)")
     ax.set_title(f"{results['backend']}: ours (Pants) vs plain Docker baseline")
+    ax.set_xlim(right=ax.get_xlim()[1] * 3)  # room for the labels
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -201,7 +202,7 @@ def plot_sizes(results: dict, path: Path) -> None:
 
     images = results["sizes"]
     colors = plt.get_cmap("tab10").colors
-    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.45 * len(images)))
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.4 * len(images)))
     for i, image in enumerate(images):
         left = 0.0
         for c, category in enumerate(CATEGORIES):
@@ -212,7 +213,7 @@ def plot_sizes(results: dict, path: Path) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("GB (uncompressed)")
     ax.set_title("Image sizes by origin")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
