@@ -82,8 +82,9 @@ class OursBuild:
         self.last_run = run
         return run
 
-    def build(self, stages: tuple[str, ...], *flags: str) -> float:
-        return self.pants(*flags, "package", *self.addresses(stages)).seconds
+    def build(self, stages: tuple[str, ...], *targets: str, flags: tuple[str, ...] = ()) -> float:
+        """`package` the stages' images (and `targets`); the seconds it took."""
+        return self.pants(*flags, "package", *self.addresses(stages), *targets).seconds
 
     def build_family(self) -> float:
         return self.pants(

@@ -45,7 +45,9 @@ def seconds(value: float | None) -> str:
 
 
 def gigabytes(value: int) -> str:
-    return f"{value / 1e9:.2f} GB" if value >= 1e9 else f"{value / 1e6:.0f} MB"
+    if value >= 1e9:
+        return f"{value / 1e9:.2f} GB"
+    return f"{value / 1e6:.0f} MB" if value >= 1e7 or not value else f"{value / 1e6:.1f} MB"
 
 
 def scenario_rows(results: dict) -> list[dict]:
