@@ -51,6 +51,7 @@ class TeamCaches:
     reapi_port: int
     redis_port: int
     bgd: Path | None = None  # a built bgd PEX; None: team-caches.sh builds one with Pants
+    script_file: Path = TEAM_CACHES  # the repo's team-caches.sh (this module may run from a PEX)
 
     @property
     def env(self) -> dict[str, str]:
@@ -73,7 +74,7 @@ class TeamCaches:
 
     def script(self, command: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["bash", str(TEAM_CACHES), command],
+            ["bash", str(self.script_file), command],
             env={**os.environ, **self.env},
             capture_output=True,
             text=True,
@@ -86,7 +87,7 @@ class TeamCaches:
         started = self.script("start")
         watchdog = (
             f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 2; done; "
-            f"bash {TEAM_CACHES} stop >/dev/null 2>&1"
+            f"bash {self.script_file} stop >/dev/null 2>&1"
         )
         subprocess.Popen(
             ["bash", "-c", watchdog],

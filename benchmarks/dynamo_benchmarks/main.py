@@ -185,8 +185,16 @@ def run_cold(
 ) -> None:
     """Ours: the cold build (writing the remote cache, as CI does), then a fresh workspace
     reading it, each a workspace of its own; then the baseline's cold and fresh builds."""
-    bgd = repo / "dist" / "build-support" / "bgd.pex"
-    caches = TeamCaches(scratch / "caches", free_port(), free_port(), bgd if bgd.exists() else None)
+    # BuildGrid's server, built in the warm workspace (the repo's own pantsd is busy running
+    # this benchmark), and the repo's script that starts it with Redis.
+    ours.pants("package", "build-support:bgd")
+    caches = TeamCaches(
+        scratch / "caches",
+        free_port(),
+        free_port(),
+        ours.workspace.root / "dist" / "build-support" / "bgd.pex",
+        script_file=repo / "build-support" / "team-caches.sh",
+    )
     started = caches.start()
     if started.returncode != 0:
         raise BuildFailed(f"the team caches did not start:\n{started.stderr}")
