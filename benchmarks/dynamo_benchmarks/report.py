@@ -183,7 +183,7 @@ def plot_scenarios(results: dict, path: Path) -> None:
             ax.scatter(
                 scenario[who], [i + offset] * len(scenario[who]), color="black", s=6, zorder=3
             )
-            ax.text(value * 1.08, i + offset, seconds(value), va="center", fontsize=8)
+            ax.text(max(scenario[who]) * 1.12, i + offset, seconds(value), va="center", fontsize=8)
     ax.set_yticks(range(len(rows)), [row["what"] for row in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
