@@ -156,63 +156,47 @@ def external_base_refs(
 
 
 @dataclass(frozen=True)
-class DockerEngineId:
-    """The engine's own ID (`docker info`): records are kept per engine, since an image lives
-    in one engine, even when Pants' cache is shared with other machines (a remote cache)."""
+class DockerEngine:
+    """What the engine says once per session: its own ID (`docker info`; records are kept per
+    engine, since an image lives in one engine, even when Pants' cache is shared with other
+    machines through a remote cache) and its images with their tags (a reused image whose ID
+    and tags are all listed needs no check of its own)."""
 
-    value: str
-
-
-@rule(desc="Identify the Docker engine")
-async def docker_engine_id(
-    docker: DockerBinary, options_env_aware: DockerOptions.EnvironmentAware
-) -> DockerEngineId:
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars))
-    info = await Get(
-        FallibleProcessResult,
-        Process(
-            [docker.path, "info", "--format", "{{.ID}}"],
-            description="Identifying the Docker engine",
-            env={**docker.extra_env, **env},
-            level=LogLevel.DEBUG,
-            cache_scope=ProcessCacheScope.PER_SESSION,
-        ),
-    )
-    return DockerEngineId(info.stdout.decode().strip() if info.exit_code == 0 else "")
-
-
-@dataclass(frozen=True)
-class EngineImages:
-    """The engine's images with their tags, listed once per session: a reused image whose ID
-    and tags are all listed needs no check of its own (one `docker` call for the family)."""
-
+    id: str
     tags_by_id: FrozenDict[str, frozenset[str]]
 
 
-@rule(desc="List the Docker engine's images")
-async def engine_images(
-    docker: DockerBinary, options_env_aware: DockerOptions.EnvironmentAware
-) -> EngineImages:
+# $1 docker: the engine's ID on the first line, then one `<image ID>\t<repo:tag>` per line.
+_ENGINE = """
+"$1" info --format '{{.ID}}' || exit 1
+"$1" image ls --all --no-trunc --format '{{.ID}}\t{{.Repository}}:{{.Tag}}'
+"""
+
+
+@rule(desc="Ask the Docker engine for its ID and images")
+async def docker_engine(
+    docker: DockerBinary, bash: BashBinary, options_env_aware: DockerOptions.EnvironmentAware
+) -> DockerEngine:
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars))
-    listing = await Get(
+    result = await Get(
         FallibleProcessResult,
         Process(
-            [docker.path, "image", "ls", "--all", "--no-trunc", "--format",
-             "{{.ID}}\t{{.Repository}}:{{.Tag}}"],
-            description="Listing the Docker engine's images",
+            [bash.path, "-c", _ENGINE, "engine", docker.path],
+            description="Asking the Docker engine for its ID and images",
             env={**docker.extra_env, **env},
             level=LogLevel.DEBUG,
             cache_scope=ProcessCacheScope.PER_SESSION,
         ),
     )
+    engine_id, *listing = result.stdout.decode().splitlines() or [""]
     tags: dict[str, set[str]] = {}
-    if listing.exit_code == 0:  # else every image is checked on its own, as before
-        for line in listing.stdout.decode().splitlines():
-            image_id, _, tag = line.partition("\t")
-            tags.setdefault(image_id, set())
-            if tag != "<none>:<none>":
-                tags[image_id].add(tag)
-    return EngineImages(FrozenDict((i, frozenset(t)) for i, t in tags.items()))
+    # Without a listing, every reused image is checked on its own.
+    for line in listing if result.exit_code == 0 else ():
+        image_id, _, tag = line.partition("\t")
+        tags.setdefault(image_id, set())
+        if tag != "<none>:<none>":
+            tags[image_id].add(tag)
+    return DockerEngine(engine_id.strip(), FrozenDict((i, frozenset(t)) for i, t in tags.items()))
 
 
 async def build_or_reuse_docker_image(
@@ -236,15 +220,14 @@ async def build_or_reuse_docker_image(
             field_set, options, global_options, docker, keep_sandboxes, union_membership
         )
 
-    context, dockerfile_info, env, engine, listed = await MultiGet(
+    context, dockerfile_info, env, engine = await MultiGet(
         Get(
             DockerBuildContext,
             DockerBuildContextRequest(field_set.address, build_upstream_images=True),
         ),
         Get(DockerfileInfo, DockerfileInfoRequest(field_set.address)),
         Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars)),
-        Get(DockerEngineId),
-        Get(EngineImages),
+        Get(DockerEngine),
     )
     docker_env = {**docker.extra_env, **env}
     dockerfile = await Get(
@@ -257,7 +240,7 @@ async def build_or_reuse_docker_image(
         context.build_args.to_dict(),
         set(dockerfile_info.from_image_build_args.to_dict()),
     )
-    build_env = {"__DOCKER_ENGINE_ID": engine.value}
+    build_env = {"__DOCKER_ENGINE_ID": engine.id}
     if external:
         # An external base pulled anew (same tag, new image) must rebuild: key on its ID.
         ids = await Get(
@@ -284,7 +267,7 @@ async def build_or_reuse_docker_image(
             union_membership,
         )
         image = next(a for a in package.artifacts if isinstance(a, BuiltDockerImage))
-        if set(image.tags) <= listed.tags_by_id.get(image.image_id, frozenset()):
+        if set(image.tags) <= engine.tags_by_id.get(image.image_id, frozenset()):
             return package  # in the engine, every tag in place: nothing to run
         # Not listed (built in this session, or gone), or a tag moved: ask the engine.
         present = await Get(
