@@ -233,10 +233,8 @@ async def build_or_reuse_docker_image(
     dockerfile = await Get(
         DigestContents, DigestSubset(context.digest, PathGlobs([context.dockerfile]))
     )
-    dockerfile_text = dockerfile[0].content.decode() if dockerfile else ""
-    declared_build_args = frozenset(name for name, _ in _ARG.findall(dockerfile_text))
     external = external_base_refs(
-        dockerfile_text,
+        dockerfile[0].content.decode() if dockerfile else "",
         context.build_args.to_dict(),
         set(dockerfile_info.from_image_build_args.to_dict()),
     )
@@ -261,7 +259,12 @@ async def build_or_reuse_docker_image(
             options,
             global_options,
             ReusableDockerBinary(
-                docker, bash, build_env, image_reuse.build_no_cache, declared_build_args
+                docker,
+                bash,
+                build_env,
+                image_reuse.build_no_cache,
+                # Every ARG of the Dockerfile, as Pants' own parser read them.
+                frozenset(dockerfile_info.build_args.to_dict()),
             ),
             keep_sandboxes,
             union_membership,
