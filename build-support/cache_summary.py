@@ -79,6 +79,7 @@ def language_of(adv_key: str) -> str:
 @dataclass
 class SccacheTotals:
     builds_compiled: int = 0
+    compiled: list[str] = field(default_factory=list)  # which: their stats files' names
     builds_replayed: int = 0
     builds_without_sccache: int = 0  # its store was unreachable: compiled locally
     hits: dict[str, int] = field(default_factory=dict)
@@ -111,6 +112,7 @@ class SccacheTotals:
         languages = sorted(set(self.hits) | set(self.misses))
         return {
             "builds_compiled": self.builds_compiled,
+            "compiled": self.compiled,
             "builds_replayed": self.builds_replayed,
             "builds_without_sccache": self.builds_without_sccache,
             "hits": hits,
@@ -141,6 +143,7 @@ def sccache_summary(stats_dir: Path, since: float) -> dict:
         document = json.loads(path.read_text())
         if document.get("built_at", 0) >= since:
             totals.add(document)
+            totals.compiled.append(path.stem)
         else:
             totals.builds_replayed += 1
     return totals.as_dict()

@@ -86,6 +86,8 @@ def test_sccache_counts_fresh_builds_and_tells_replayed_ones_apart(tmp_path: Pat
     sccache = cache_summary.sccache_summary(tmp_path, run_start)
 
     assert sccache["builds_compiled"] == 3
+    assert sccache["compiled"] == ["a", "b", "e"]
+    assert cache_summary.sccache_summary(tmp_path / "missing", run_start)["compiled"] == []
     assert sccache["builds_without_sccache"] == 1
     assert sccache["builds_replayed"] == 1
     assert (sccache["hits"], sccache["misses"], sccache["compilations"]) == (3, 1, 1)

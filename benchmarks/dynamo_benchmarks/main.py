@@ -141,11 +141,10 @@ def run_edits(
     for _ in range(repeat):
         change = Edit(root, path, edit(uuid.uuid4().hex[:12]))
         try:
-            stats_dir = root / "dist" / "sccache-stats"
-            start = time.time()
             result["ours"].append(timed("ours", lambda: ours.build((stage,), wheel)))
-            result["compiled"].append(compiled_wheels(stats_dir, start))
-            result["sccache"].append(sccache_counts(ours.last_run.summary["sccache"]))
+            sccache = ours.last_run.summary["sccache"]
+            result["compiled"].append(sccache["compiled"])
+            result["sccache"].append(sccache_counts(sccache))
             result["baseline"].append(timed("baseline", lambda: baseline.build((stage,))))
         finally:
             change.restore()
@@ -159,15 +158,6 @@ def sccache_counts(sccache: dict) -> str:
     """`cache_summary`'s sccache figures of one run, in a few words."""
     misses = ", ".join(f"{lang} {c['misses']}" for lang, c in sccache["by_language"].items())
     return f"{sccache['hits']} hits, {sccache['misses']} misses ({misses or 'none'})"
-
-
-def compiled_wheels(stats_dir: Path, since: float) -> list[str]:
-    """The native wheels compiled (not replayed from a cache) since `since`."""
-    names = []
-    for path in sorted(stats_dir.glob("*.json")) if stats_dir.is_dir() else ():
-        if json.loads(path.read_text()).get("built_at", 0) >= since:
-            names.append(path.stem)
-    return names
 
 
 def run_family(ours: OursBuild, repeat: int) -> dict:

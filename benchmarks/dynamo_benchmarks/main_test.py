@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,7 +10,6 @@ import pytest
 
 from dynamo_benchmarks.main import (
     Edit,
-    compiled_wheels,
     cpp_edit,
     path_without_this_venv,
     python_edit,
@@ -47,13 +45,6 @@ def test_the_cpp_edit_lands_in_the_object_code(tmp_path: Path) -> None:
         check=True,
     )
     assert b"nonce123" in (tmp_path / "x.o").read_bytes()
-
-
-def test_compiled_wheels_are_the_builds_of_this_run(tmp_path: Path) -> None:
-    (tmp_path / "src.cpp.hostxfer.wheel.json").write_text(json.dumps({"built_at": 200.0}))
-    (tmp_path / "src.rust.imagekit.wheel.json").write_text(json.dumps({"built_at": 50.0}))
-    assert compiled_wheels(tmp_path, since=100.0) == ["src.cpp.hostxfer.wheel"]
-    assert compiled_wheels(tmp_path / "missing", since=100.0) == []
 
 
 def test_the_nested_builds_see_the_path_of_the_shell() -> None:
