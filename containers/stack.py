@@ -27,6 +27,23 @@ def versions():
     return dict(_VERSIONS)
 
 
+def version(name):
+    """One version from _VERSIONS; a missing one fails naming this file and the known names."""
+    known = versions()
+    if name not in known:
+        _data_error(
+            "no version named {!r} in _VERSIONS (it has: {})".format(name, ", ".join(sorted(known))),
+            'add ("{}", "<version>") to _VERSIONS'.format(name),
+        )
+    return known[name]
+
+
+def _data_error(problem, fix):
+    """A mistake in this file's data, raised while BUILD files are read (whichever BUILD file
+    was being read when it surfaced, the mistake is here)."""
+    raise ValueError("containers/stack.py: {}. Fix: {}.".format(problem, fix))
+
+
 # Developer tools of the dev stage, resolved with each backend's stack so that shared
 # packages agree.
 DEV_TOOLS = ("pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1")
@@ -42,8 +59,20 @@ DEV_TOOLS = ("pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1")
 #   heavy         its images are too big for every CI run: its family tests carry the `heavy`
 #                 tag, which CI leaves out (the images still build with `./pants package`);
 #   unavailable   why it cannot be built here: its targets fail at once with this message.
+# key -> required
+BACKEND_KEYS = (
+    ("requirements", True),
+    ("nixl", True),
+    ("framework", True),
+    ("heavy", False),
+    ("unavailable", False),
+)
+# The versions backends() reads.
+_BACKEND_VERSIONS = ("dynamo", "nixl", "nixl_sglang", "torch", "vllm", "sglang", "tensorrt_llm")
+
+
 def backends():
-    v = versions()
+    v = {name: version(name) for name in _BACKEND_VERSIONS}
     dynamo = "ai-dynamo==" + v["dynamo"]
     return {
         "dynamo": dict(
@@ -99,7 +128,7 @@ def image_resolve(backend):
 # Base image profiles. `local` builds a stand-in from Debian's packages on this host
 # (debootstrap, no registry); `production` uses NVIDIA's CUDA images.
 BASE_PROFILES = ("local", "production")
-CUDA_IMAGE = "nvcr.io/nvidia/cuda:{cuda}-{{flavour}}-ubuntu{ubuntu}".format(**dict(_VERSIONS))
+CUDA_IMAGE = "nvcr.io/nvidia/cuda:{cuda}-{flavour}-ubuntu{ubuntu}"
 # Debian packages of the local stand-in base: the Python of the production base plus what
 # the Python stack loads at run time. No compilers: runtime images must not carry them.
 LOCAL_BASE_PACKAGES = (
@@ -230,6 +259,9 @@ USER {uid}
 """
 
 
+# Each stage's template, by name: every name in STAGES needs one.
+STAGE_TEMPLATES = (("runtime", _RUNTIME), ("dev", _DEV), ("ci", _CI))
+
 # First-party wheels (native_wheel targets under src/) each stage installs into its venv:
 # stage -> ((target, distribution), ...). The dev stage inherits runtime's.
 STAGE_WHEELS = (
@@ -269,7 +301,7 @@ def _install_wheels(stage, venv):
 
 def _render(template, **values):
     fields = dict(
-        python=versions()["python"],
+        python=version("python"),
         venv=VENV,
         dev_venv=DEV_VENV,
         user=IMAGE_USER,
@@ -282,10 +314,10 @@ def _render(template, **values):
 def _oci_labels(title, with_revision=True, nixl=None):
     labels = {
         "org.opencontainers.image.title": title,
-        "org.opencontainers.image.version": versions()["dynamo"],
+        "org.opencontainers.image.version": version("dynamo"),
         "org.opencontainers.image.source": SOURCE_URL,
-        "ai.dynamo.python": versions()["python"],
-        "ai.dynamo.nixl.version": nixl or versions()["nixl"],
+        "ai.dynamo.python": version("python"),
+        "ai.dynamo.nixl.version": nixl or version("nixl"),
     }
     if with_revision:
         # Commit and commit date (not wall-clock time) keep labels reproducible.
@@ -310,6 +342,73 @@ def buildable_backends():
     return [name for name, backend in backends().items() if "unavailable" not in backend]
 
 
+def _names(pairs):
+    return ", ".join(name for name, _ in pairs) or "none"
+
+
+def check_data():
+    """Every cross-reference in this file's data, checked while BUILD files are read: a
+    mistake fails naming this file, the bad value and what it may be, not a KeyError in
+    whichever BUILD file happened to hit it first."""
+    allowed = dict(BACKEND_KEYS)
+    for name, spec in backends().items():
+        unknown = sorted(set(spec) - set(allowed))
+        if unknown:
+            _data_error(
+                "backends()[{!r}] has unknown key(s) {}; the keys are: {}".format(
+                    name, ", ".join(unknown), _names(BACKEND_KEYS)
+                ),
+                "rename or remove them (the keys are explained above backends())",
+            )
+        missing = [key for key, required in BACKEND_KEYS if required and key not in spec]
+        if missing:
+            _data_error(
+                "backends()[{!r}] lacks {}".format(name, ", ".join(missing)),
+                "add them (framework=None for Dynamo alone)",
+            )
+    if len(set(STAGES)) != len(STAGES) or not STAGES:
+        _data_error("STAGES {} is empty or names a stage twice".format(STAGES), "list each stage once")
+    for what, names in (("STAGE_TEMPLATES", STAGE_TEMPLATES), ("STAGE_WHEELS", STAGE_WHEELS)):
+        if set(dict(names)) != set(STAGES):
+            _data_error(
+                "STAGES is ({}) but {} has ({})".format(", ".join(STAGES), what, _names(names)),
+                "use the same stage names in both",
+            )
+    budgets = dict(SIZE_BUDGETS)
+    for name in buildable_backends():
+        if name not in budgets:
+            _data_error(
+                "SIZE_BUDGETS has no entry for the backend {!r} (it has: {})".format(
+                    name, _names(SIZE_BUDGETS)
+                ),
+                'add ("{}", (<one budget per stage: {}>)) to SIZE_BUDGETS'.format(
+                    name, ", ".join(STAGES)
+                ),
+            )
+        if len(budgets[name]) != len(STAGES):
+            _data_error(
+                "SIZE_BUDGETS[{!r}] has {} budgets {} for {} stages ({})".format(
+                    name, len(budgets[name]), budgets[name], len(STAGES), ", ".join(STAGES)
+                ),
+                "give one budget per stage, in the order of STAGES",
+            )
+    unknown = sorted(set(budgets) - set(buildable_backends()))
+    if unknown:
+        _data_error(
+            "SIZE_BUDGETS names {}, not a buildable backend (those are: {})".format(
+                ", ".join(unknown), ", ".join(buildable_backends())
+            ),
+            "remove it, or add the backend to backends()",
+        )
+    if set(dict(BASE_SIZE_BUDGETS)) != set(dict(BASE_FLAVOURS)):
+        _data_error(
+            "BASE_SIZE_BUDGETS has ({}) but BASE_FLAVOURS has ({})".format(
+                _names(BASE_SIZE_BUDGETS), _names(BASE_FLAVOURS)
+            ),
+            "give each base flavour one budget",
+        )
+
+
 def _lockfile_target(resolve):
     # Pants synthesises a target per lockfile; depending on it (as `python_requirements`
     # macros do) makes a pin change, which changes one lockfile, mark only that backend's
@@ -319,6 +418,7 @@ def _lockfile_target(resolve):
 
 def image_requirements():
     """3rdparty/python: each buildable backend's stack and dev tools, in its own resolve."""
+    check_data()
     for name in buildable_backends():
         resolve = image_resolve(name)
         for target, requirements in (
@@ -342,8 +442,9 @@ def _base_address(flavour, platform):
 
 def dynamo_base():
     """containers/base: the `runtime` and `devel` bases, and their rootfs (local profile)."""
+    check_data()
     profile = base_profile()
-    python = versions()["python"]
+    python = version("python")
     for name, (flavour, extra_packages, platforms) in BASE_FLAVOURS:
         extra = [package.format(python=python) for package in extra_packages]
         multiarch = len(platforms) > 1
@@ -359,7 +460,9 @@ def dynamo_base():
                 _base_rootfs(rootfs.replace("{arch}", arch), arch, extra, name)
         else:
             packages = "".join(" " + package for package in extra)
-            cuda_image = CUDA_IMAGE.format(flavour=flavour)
+            cuda_image = CUDA_IMAGE.format(
+                cuda=version("cuda"), flavour=flavour, ubuntu=version("ubuntu")
+            )
             head = _render(_BASE_PRODUCTION, cuda_image=cuda_image, packages=packages)
             deps = []
         tag = "{}-{}".format(profile, python) if name == "runtime" else "{}-{}-{}".format(
@@ -392,7 +495,7 @@ def _base_rootfs(name, arch, extra_packages, flavour):
     shell_command(
         name=name,
         command="bash build-support/debootstrap-rootfs.sh {} {} {} {}".format(
-            versions()["debian"], tarball, ",".join(list(LOCAL_BASE_PACKAGES) + extra_packages), arch
+            version("debian"), tarball, ",".join(list(LOCAL_BASE_PACKAGES) + extra_packages), arch
         ),
         execution_dependencies=["build-support:debootstrap-rootfs"],
         # The script runs the host's debootstrap with the system PATH it needs.
@@ -403,13 +506,14 @@ def _base_rootfs(name, arch, extra_packages, flavour):
         timeout=1800,
         workdir="/",
         description="Debian {} {} rootfs for the local {} base".format(
-            versions()["debian"], arch, flavour
+            version("debian"), arch, flavour
         ),
     )
 
 
 def dynamo_backend_images(backend):
     """containers/<backend>: the runtime, dev and ci images of one backend."""
+    check_data()
     if backend not in backends():
         raise ValueError(
             "Unknown backend {!r} in {}/BUILD. Known backends: {}. Add it to backends() in "
@@ -456,24 +560,26 @@ def dynamo_backend_images(backend):
         ),
         dependencies=[":python-env"],
         # No commit in its tags or labels: a new commit alone never rebuilds it.
-        image_tags=["stack-{}".format(versions()["dynamo"])],
+        image_tags=["stack-{}".format(version("dynamo"))],
         skip_push=True,
         build_network="none",
         build_platform=IMAGE_PLATFORM,
         description="Dynamo {} Python stack on the base (what the runtime image builds on; "
         "not published)".format(backend),
     )
-    version_args = ["DYNAMO_VERSION=" + versions()["dynamo"], "NIXL_VERSION=" + spec["nixl"]]
+    version_args = ["DYNAMO_VERSION=" + version("dynamo"), "NIXL_VERSION=" + spec["nixl"]]
     if spec["framework"]:
         version_args.append("FRAMEWORK_VERSION=" + spec["framework"][2])
-    # stage -> (template, the image it builds on, its dependencies, its values)
-    stages = {
-        "runtime": (_RUNTIME, here + ":stack", [], dict(backend=backend)),
-        "dev": (_DEV, here + ":runtime", [":dev-tools"], dict(pex=pex_dir + "/dev-tools.pex")),
-        "ci": (_CI, here + ":dev", [], dict()),
+    # stage -> (its dependencies, its template's values); a stage not named here has neither.
+    stage_inputs = {
+        "runtime": ([], dict(backend=backend)),
+        "dev": ([":dev-tools"], dict(pex=pex_dir + "/dev-tools.pex")),
     }
-    for stage in STAGES:
-        template, base, deps, values = stages[stage]
+    for index, stage in enumerate(STAGES):
+        deps, values = stage_inputs.get(stage, ([], {}))
+        # Each stage builds on the one before it; the first on the backend's stack image.
+        base = here + ":" + (STAGES[index - 1] if index else "stack")
+        template = dict(STAGE_TEMPLATES)[stage]
         docker_image(
             name=stage,
             instructions=_render(
@@ -486,8 +592,8 @@ def dynamo_backend_images(backend):
             dependencies=deps + _stage_wheel_targets(stage),
             image_tags=[
                 stage,
-                "{}-{}".format(stage, versions()["dynamo"]),
-                "{}-{}-{{build_args.DYNAMO_GIT_SHA}}".format(stage, versions()["dynamo"]),
+                "{}-{}".format(stage, version("dynamo")),
+                "{}-{}-{{build_args.DYNAMO_GIT_SHA}}".format(stage, version("dynamo")),
             ],
             image_labels=_oci_labels("dynamo {} {}".format(backend, stage), nixl=spec["nixl"]),
             extra_build_args=version_args,

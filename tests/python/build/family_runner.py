@@ -12,7 +12,20 @@ from dynamo_images import register
 from dynamo_images.testutil import plugin_rules
 
 PRELUDE = "containers/stack.py"
-BACKENDS = ("dynamo", "vllm", "sglang", "trtllm")
+
+
+def prelude_data() -> dict:
+    """The prelude's globals (its data and functions), read as Pants reads them, so that tests
+    take the backends and stages from the one place they are set."""
+    namespace: dict = {}
+    exec(compile(Path(PRELUDE).read_text(), PRELUDE, "exec"), namespace)
+    return namespace
+
+
+DATA = prelude_data()
+BACKENDS = tuple(DATA["backends"]())
+BUILDABLE = tuple(DATA["buildable_backends"]())
+STAGES = tuple(DATA["STAGES"])
 
 
 def family_rule_runner(rules=(), files: dict[str, str] | None = None) -> RuleRunner:

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 import toml  # pants: no-infer-dep (Pants' own dependency)
-from build.family_runner import family_rule_runner, with_prelude
+from build.family_runner import (
+    BACKENDS,
+    BUILDABLE,
+    DATA,
+    PRELUDE,
+    STAGES,
+    family_rule_runner,
+    with_prelude,
+)
 from pants.backend.docker.target_types import (
     DockerImageBuildArgsField,
     DockerImageInstructionsField,
@@ -120,8 +128,10 @@ def test_production_profile_uses_the_cuda_base(rule_runner: RuleRunner) -> None:
     devel = instructions(rule_runner, base("devel"))
     assert "-devel-ubuntu" in devel.splitlines()[0]
     assert "build-essential" in devel and "python3.11-dev" in devel
-    with pytest.raises(ExecutionError):
+    # No rootfs target: the production base is pulled, not made on this host.
+    with pytest.raises(ExecutionError) as error:
         rule_runner.get_target(Address("containers/base", target_name="rootfs-amd64"))
+    assert "not defined in the directory containers/base" in str(error.value)
 
 
 def test_unknown_profile_names_the_allowed_values(rule_runner: RuleRunner) -> None:
@@ -139,18 +149,16 @@ def test_unknown_backend_names_the_known_ones(rule_runner: RuleRunner) -> None:
         rule_runner.get_target(Address("containers/tgi", target_name="runtime"))
     message = str(error.value)
     assert "Unknown backend 'tgi' in containers/tgi/BUILD" in message
-    assert "dynamo, sglang, trtllm, vllm" in message
+    assert ", ".join(sorted(BACKENDS)) in message
 
 
 
-def test_every_backend_has_runtime_dev_and_ci_each_on_the_one_below(
-    rule_runner: RuleRunner,
-) -> None:
+def test_every_backend_has_every_stage_each_on_the_one_below(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner)
-    for backend in ("dynamo", "vllm", "sglang"):
+    for backend in BUILDABLE:
         here = Address(f"containers/{backend}", target_name="stack")
         assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in instructions(rule_runner, here)
-        for stage, below in (("runtime", "stack"), ("dev", "runtime"), ("ci", "dev")):
+        for stage, below in zip(STAGES, ("stack", *STAGES)):
             above = instructions(rule_runner, Address(f"containers/{backend}", target_name=stage))
             assert f"ARG BASE_IMAGE=containers/{backend}:{below}" in above
     ci = Address("containers/vllm", target_name="ci")
@@ -161,7 +169,7 @@ def test_every_backend_has_runtime_dev_and_ci_each_on_the_one_below(
 def test_each_backend_resolves_its_stack_in_its_own_resolve(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner)
     nixl = {}
-    for backend in ("dynamo", "vllm", "sglang"):
+    for backend in BUILDABLE:
         env = rule_runner.get_target(Address(f"containers/{backend}", target_name="python-env"))
         assert env[PythonResolveField].value == f"images-{backend}"
         stack = rule_runner.get_target(Address("3rdparty/python", target_name=f"{backend}-stack"))
@@ -171,8 +179,9 @@ def test_each_backend_resolves_its_stack_in_its_own_resolve(rule_runner: RuleRun
         build_args = rule_runner.get_target(Address(f"containers/{backend}", target_name="runtime"))
         args = dict(a.split("=", 1) for a in build_args[DockerImageBuildArgsField].value or ())
         nixl[backend] = args["NIXL_VERSION"]
-    # SGLang's extra pins another NIXL: the reason resolves are per backend.
-    assert nixl == {"dynamo": "1.3.2", "vllm": "1.3.2", "sglang": "1.3.0"}
+    # Each image is labelled with the NIXL of its own resolve (SGLang's extra pins another).
+    assert nixl == {b: DATA["backends"]()[b]["nixl"] for b in BUILDABLE}
+    assert len(set(nixl.values())) > 1
 
 
 def test_resolves_in_pants_toml_match_the_buildable_backends(rule_runner: RuleRunner) -> None:
@@ -187,9 +196,7 @@ def test_resolves_in_pants_toml_match_the_buildable_backends(rule_runner: RuleRu
         for t in rule_runner.request(AllTargets, [])
         if t.address.target_name.endswith("-stack")
     }
-    assert configured == {f"images-{b}" for b in stacks} == {
-        "images-dynamo", "images-vllm", "images-sglang"
-    }
+    assert configured == {f"images-{b}" for b in stacks} == {f"images-{b}" for b in BUILDABLE}
     for resolve in configured:
         assert Path(f"3rdparty/python/{resolve}.lock").is_file(), resolve
 
@@ -198,7 +205,7 @@ def test_a_backend_that_cannot_be_built_here_fails_at_once_naming_what_it_lacks(
     rule_runner: RuleRunner,
 ) -> None:
     with_prelude(rule_runner)
-    for stage in ("runtime", "dev", "ci"):
+    for stage in STAGES:
         target = rule_runner.get_target(Address("containers/trtllm", target_name=stage))
         assert isinstance(target, UnavailableImageTarget)
         assert "tensorrt-llm==1.3.0rc22" in target[UnavailableImageReasonField].value
@@ -206,6 +213,78 @@ def test_a_backend_that_cannot_be_built_here_fails_at_once_naming_what_it_lacks(
     with pytest.raises(ExecutionError) as error:
         rule_runner.request(BuiltPackage, [field_set])
     message = str(error.value)
-    assert "containers/trtllm:ci cannot be built on this machine" in message
+    assert f"containers/trtllm:{STAGES[-1]} cannot be built on this machine" in message
     assert "pypi.nvidia.com" in message
 
+
+
+# Mistakes in the prelude's data: (what is replaced, by what, what the error must say).
+DATA_MISTAKES = {
+    "a stage typo in STAGES": (
+        'STAGES = ("runtime", "dev", "ci")',
+        'STAGES = ("runtme", "dev", "ci")',
+        ["STAGES is (runtme, dev, ci) but STAGE_TEMPLATES has (runtime, dev, ci)"],
+    ),
+    "a stage with no installed wheels": (
+        '    ("ci", (("src/python/dynamo_ci_tools:wheel", "dynamo_ci_tools"),)),\n',
+        "",
+        ["STAGES is (runtime, dev, ci) but STAGE_WHEELS has (runtime, dev)"],
+    ),
+    "a stage listed twice": (
+        'STAGES = ("runtime", "dev", "ci")',
+        'STAGES = ("runtime", "dev", "dev")',
+        ["names a stage twice"],
+    ),
+    "a backend missing from SIZE_BUDGETS": (
+        '    ("vllm", ("10.1GB", "10.2GB", "10.2GB")),\n',
+        "",
+        ["SIZE_BUDGETS has no entry for the backend 'vllm'", 'add ("vllm", (<one budget per']
+    ),
+    "a budget too few": (
+        '("vllm", ("10.1GB", "10.2GB", "10.2GB"))',
+        '("vllm", ("10.1GB", "10.2GB"))',
+        ["SIZE_BUDGETS['vllm'] has 2 budgets", "for 3 stages (runtime, dev, ci)"],
+    ),
+    "a budget for an unknown backend": (
+        "SIZE_BUDGETS = (\n",
+        'SIZE_BUDGETS = (\n    ("tgi", ("1GB", "1GB", "1GB")),\n',
+        ["SIZE_BUDGETS names tgi, not a buildable backend"],
+    ),
+    "a typo in a backend's key": (
+        "            heavy=True,",
+        "            haevy=True,",
+        ["backends()['sglang'] has unknown key(s) haevy", "the keys are: requirements, nixl"],
+    ),
+    "a backend without its NIXL": (
+        '            nixl=v["nixl_sglang"],\n',
+        "",
+        ["backends()['sglang'] lacks nixl"],
+    ),
+    "a missing version": (
+        '    ("vllm", "0.26.0"),\n',
+        "",
+        ["no version named 'vllm' in _VERSIONS", 'add ("vllm", "<version>") to _VERSIONS'],
+    ),
+    "a missing base budget": (
+        'BASE_SIZE_BUDGETS = (("runtime", "160MB"), ("devel", "480MB"))',
+        'BASE_SIZE_BUDGETS = (("runtime", "160MB"),)',
+        ["BASE_SIZE_BUDGETS has (runtime) but BASE_FLAVOURS has (runtime, devel)"],
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(DATA_MISTAKES))
+def test_a_data_mistake_fails_when_build_files_are_read_naming_the_prelude(mistake: str) -> None:
+    old, new, expected = DATA_MISTAKES[mistake]
+    prelude = Path(PRELUDE).read_text()
+    assert prelude.count(old) == 1, f"the test's anchor is no longer in {PRELUDE}: {old!r}"
+    runner = family_rule_runner(files={PRELUDE: prelude.replace(old, new)})
+    with_prelude(runner)
+    # Whichever BUILD file is read first, the error names the prelude and the bad value.
+    for address in (Address("containers/dynamo", target_name="runtime"), base("devel")):
+        with pytest.raises(ExecutionError) as error:
+            runner.get_target(address)
+        message = str(error.value)
+        assert "containers/stack.py: " in message and "Fix: " in message, message
+        for fragment in expected:
+            assert fragment in message, message
