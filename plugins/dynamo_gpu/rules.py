@@ -23,17 +23,26 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.backend.docker.package_types import BuiltDockerImage
 from pants.backend.docker.subsystems.docker_options import DockerOptions
 from pants.backend.docker.util_rules.docker_binary import DockerBinary
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.goals.test import TestFieldSet, TestRequest, TestResult, TestSubsystem
-from pants.engine.addresses import UnparsedAddressInputs
+from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix, Snapshot
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import FieldSetsPerTarget, FieldSetsPerTargetRequest, Targets
+from pants.engine.target import (
+    FieldSet,
+    FieldSetsPerTarget,
+    FieldSetsPerTargetRequest,
+    InferDependenciesRequest,
+    InferredDependencies,
+    Targets,
+)
+from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from dynamo_gpu.subsystem import GpuSmoke
@@ -58,6 +67,13 @@ CONTAINER_REPORTS = "/gpu-smoke-reports"
 
 class GpuSmokeError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class GpuSmokeTestImageFieldSet(FieldSet):
+    required_fields = (GpuSmokeTestImageField,)
+
+    image: GpuSmokeTestImageField
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,43 @@ async def package_one_target(request: PackageOneTarget) -> BuiltPackage:
             "name one target that `pants package` builds."
         )
     return await Get(BuiltPackage, EnvironmentAwarePackageRequest(field_sets.field_sets[0]))
+
+
+@dataclass(frozen=True)
+class GpuSmokeImage:
+    """The target a `gpu_smoke_test`'s `image` field names, known to be a `docker_image`."""
+
+    address: Address
+
+
+@rule(desc="Resolve a GPU smoke test's image", level=LogLevel.DEBUG)
+async def resolve_gpu_smoke_image(field: GpuSmokeTestImageField) -> GpuSmokeImage:
+    # A missing address fails here with Pants' own "did you mean" message, naming the field.
+    targets = await Get(Targets, UnparsedAddressInputs, field.to_unparsed_address_inputs())
+    (target,) = targets
+    if not DockerPackageFieldSet.is_applicable(target):
+        raise GpuSmokeError(
+            f"The `{field.alias}` field of {field.address} names {target.address}, a "
+            f"`{target.alias}` target; it must name a `docker_image` (the checks run inside "
+            "it), or be left out to run the checks on the host."
+        )
+    return GpuSmokeImage(target.address)
+
+
+class InferGpuSmokeImageDependency(InferDependenciesRequest):
+    infer_from = GpuSmokeTestImageFieldSet
+
+
+@rule(desc="Infer a GPU smoke test's dependency on its image", level=LogLevel.DEBUG)
+async def infer_gpu_smoke_image_dependency(
+    request: InferGpuSmokeImageDependency,
+) -> InferredDependencies:
+    """The image is a dependency: `peek` and `dependencies` check it, and
+    `--changed-dependents` reruns the test when the image changes."""
+    if not request.field_set.image.value:
+        return InferredDependencies([])
+    image = await Get(GpuSmokeImage, GpuSmokeTestImageField, request.field_set.image)
+    return InferredDependencies([image.address])
 
 
 def checks_argv(
@@ -165,6 +218,9 @@ async def run_gpu_smoke_test(
 ) -> TestResult:
     field_set = batch.single_element
     container = bool(field_set.image.value)
+    if container:
+        # On every machine, GPU or not: a wrong `image` must not pass where it is never run.
+        await Get(GpuSmokeImage, GpuSmokeTestImageField, field_set.image)
     checks = await Get(
         BuiltPackage,
         PackageOneTarget(
@@ -209,8 +265,8 @@ async def run_gpu_smoke_test(
         built = [a for a in image.artifacts if isinstance(a, BuiltDockerImage)]
         if not built:
             raise GpuSmokeError(
-                f"The `image` field of {field_set.address} names {field_set.image.value}, which "
-                "is not a `docker_image`."
+                f"Packaging {field_set.image.value} (the `image` field of {field_set.address}) "
+                "gave no Docker image."
             )
         docker, docker_env = await MultiGet(
             Get(DockerBinary),
@@ -264,5 +320,9 @@ async def run_gpu_smoke_test(
 
 
 def rules():
-    return [*collect_rules(), *GpuSmokeTestRequest.rules()]
+    return [
+        *collect_rules(),
+        *GpuSmokeTestRequest.rules(),
+        UnionRule(InferDependenciesRequest, InferGpuSmokeImageDependency),
+    ]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pants.backend.docker.package_types import BuiltDockerImage
+from pants.backend.docker.target_types import DockerImageSourceField
 from pants.backend.docker.util_rules import docker_binary
 from pants.backend.python import target_types_rules
 from pants.backend.python.goals import package_pex_binary
@@ -21,7 +22,14 @@ from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule, collect_rules, rule
-from pants.engine.target import COMMON_TARGET_FIELDS, StringField, Target
+from pants.engine.addresses import Addresses
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    Dependencies,
+    DependenciesRequest,
+    StringField,
+    Target,
+)
 from pants.engine.unions import UnionRule
 from pants.testutil.rule_runner import RuleRunner
 
@@ -48,10 +56,11 @@ class ImageBuiltField(StringField):
 
 
 class NeverBuiltImage(Target):
-    """Stands in for a multi-GB image: packaging it raises, so a test sees whether it was."""
+    """Stands in for a multi-GB `docker_image` (it has its fields): packaging it raises, so a
+    test sees whether it was."""
 
     alias = "never_built_image"
-    core_fields = (*COMMON_TARGET_FIELDS, ImageBuiltField)
+    core_fields = (*COMMON_TARGET_FIELDS, DockerImageSourceField, ImageBuiltField)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ def rule_runner() -> RuleRunner:
             *collect_rules({"build_never_built_image": build_never_built_image}),
             UnionRule(PackageFieldSet, NeverBuiltImageFieldSet),
             QueryRule(TestResult, (GpuSmokeTestRequest.Batch,)),
+            QueryRule(Addresses, (DependenciesRequest,)),
             QueryRule(DigestContents, (Digest,)),
         ],
     )
@@ -103,6 +113,8 @@ def rule_runner() -> RuleRunner:
                 'gpu_smoke_test(name="host", checks=["nvidia-smi", "cuda-matmul"])\n'
                 'gpu_smoke_test(name="container", image=":image")\n'
                 'never_built_image(name="image", built="no")\n'
+                'gpu_smoke_test(name="typo", image=":imgae")\n'
+                f'gpu_smoke_test(name="not-an-image", image="{CHECKS_SOURCES}:pex")\n'
             ),
         }
     )
@@ -183,6 +195,38 @@ def test_require_gpu_turns_absence_into_a_failure(rule_runner: RuleRunner) -> No
     assert result.exit_code == 1
     assert "GPU required: no GPU (" in result.stdout
     assert report(rule_runner, result).attrib["failures"] == "5"
+
+
+@pytest.mark.parametrize("gpu", [False, True], ids=["no GPU", "GPU"])
+def test_an_image_field_that_names_no_image_fails_on_every_machine(
+    rule_runner: RuleRunner, gpu: bool
+) -> None:
+    if gpu:  # `true` as the host's Python: the preflight passes, as on a GPU host.
+        set_options(rule_runner, "--gpu-smoke-host-python=true")
+    with pytest.raises(ExecutionError) as error:
+        run(rule_runner, "typo")
+    message = str(error.value)
+    assert "the `image` field of tests/gpu:typo" in message
+    assert "tests/gpu:imgae" in message and "Did you mean" in message
+
+    with pytest.raises(ExecutionError) as error:
+        run(rule_runner, "not-an-image")
+    message = str(error.value)
+    assert (
+        f"The `image` field of tests/gpu:not-an-image names {CHECKS_SOURCES}:pex, a `pex_binary`"
+        " target; it must name a `docker_image`" in message
+    )
+
+
+def test_the_image_is_a_dependency_that_peek_checks(rule_runner: RuleRunner) -> None:
+    def dependencies(name: str) -> Addresses:
+        target = rule_runner.get_target(Address("tests/gpu", target_name=name))
+        return rule_runner.request(Addresses, [DependenciesRequest(target[Dependencies])])
+
+    assert list(dependencies("container")) == [Address("tests/gpu", target_name="image")]
+    assert list(dependencies("host")) == []
+    with pytest.raises(ExecutionError, match="the `image` field of tests/gpu:typo"):
+        dependencies("typo")
 
 
 def test_checks_pex_must_name_a_packageable_target(rule_runner: RuleRunner) -> None:

@@ -10,6 +10,7 @@ from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     AsyncFieldMixin,
+    Dependencies,
     IntField,
     InvalidFieldException,
     StringField,
@@ -41,6 +42,10 @@ class GpuSmokeTestImageField(AsyncFieldMixin, StringField):
             owning_address=self.address,
             description_of_origin=f"the `{self.alias}` field of {self.address}",
         )
+
+
+class GpuSmokeTestDependenciesField(Dependencies):
+    """The `image`, added by inference (rules.py), plus anything listed here."""
 
 
 class GpuSmokeTestChecksField(StringSequenceField):
@@ -107,6 +112,7 @@ class GpuSmokeTestTarget(Target):
     alias = "gpu_smoke_test"
     core_fields = (
         *COMMON_TARGET_FIELDS,
+        GpuSmokeTestDependenciesField,
         GpuSmokeTestImageField,
         GpuSmokeTestChecksField,
         GpuSmokeTestExpectGpusField,

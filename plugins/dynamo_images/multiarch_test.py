@@ -230,4 +230,9 @@ def test_registry_and_arch_helpers() -> None:
     assert is_loopback_registry("127.0.0.1:5000") and is_loopback_registry("localhost:5000")
     assert not is_loopback_registry("registry.example.com:443")
     assert wheel_arch("manylinux_2_34_aarch64") == PLATFORMS["linux/arm64"]
+    assert wheel_arch("manylinux_2_28_x86_64") == PLATFORMS["linux/amd64"]
     assert wheel_arch("any") is None
+    # A malformed tag never passes as fitting every arch.
+    for malformed in ("manylinux_2_34_arm64", "manylinux_2_34_x86-64", "x86_64", ""):
+        with pytest.raises(ValueError, match="is not a platform tag"):
+            wheel_arch(malformed)

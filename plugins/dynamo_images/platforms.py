@@ -5,6 +5,8 @@ from __future__ import annotations
 import platform as host_platform
 from dataclasses import dataclass
 
+from dynamo_wheels.target_types import platform_tag_error
+
 
 @dataclass(frozen=True)
 class Arch:
@@ -40,8 +42,15 @@ def arch_tag(tag: str, arch: Arch) -> str:
 
 
 def wheel_arch(platform_tag: str) -> Arch | None:
-    """The arch a wheel platform tag (manylinux_2_34_aarch64, any) runs on; None: every arch."""
-    return next((arch for arch in ARCHES if platform_tag.endswith("_" + arch.alt)), None)
+    """The arch a wheel platform tag (manylinux_2_34_aarch64, any) runs on; None: every arch.
+
+    A malformed tag raises: it must never pass as fitting every arch."""
+    if platform_tag == "any":
+        return None
+    error = platform_tag_error(platform_tag)
+    if error:
+        raise ValueError(error)
+    return next(arch for arch in ARCHES if platform_tag.endswith("_" + arch.alt))
 
 
 def registry_of(image_ref: str) -> str | None:

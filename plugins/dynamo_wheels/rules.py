@@ -43,6 +43,7 @@ from dynamo_wheels.target_types import (
     NativeWheelPlatformTagField,
     NativeWheelProjectDirField,
     NativeWheelSourcesField,
+    platform_tag_error,
 )
 
 # Where the host's compilers are looked for: only to find them. The build's PATH is made of the
@@ -253,6 +254,13 @@ def sccache_stats_path(address_spec_path: str, target_name: str) -> str:
 async def package_native_wheel(
     field_set: NativeWheelFieldSet, subsystem: NativeWheels, python_setup: PythonSetup
 ) -> BuiltPackage:
+    platform_tag = field_set.platform_tag.value or subsystem.platform_tag
+    tag_error = platform_tag_error(platform_tag)
+    if tag_error:  # the field checks its own value; this is the option's
+        raise NativeWheelError(
+            f"[native-wheels].platform_tag (for {field_set.address}): {tag_error}. Set it in "
+            "pants.toml or with --native-wheels-platform-tag."
+        )
     source_dir = os.path.normpath(
         os.path.join(field_set.address.spec_path, field_set.project_dir.value or ".")
     )
@@ -311,7 +319,7 @@ async def package_native_wheel(
                 SHIM_NAME,
                 backend,
                 OUT_DIR,
-                field_set.platform_tag.value or subsystem.platform_tag,
+                platform_tag,
             ),
             input_digest=input_digest,
             working_directory=source_dir,

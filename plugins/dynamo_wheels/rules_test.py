@@ -23,6 +23,7 @@ from dynamo_wheels.rules import (
 from dynamo_wheels.target_types import (
     NativeWheelEnvVarsField,
     NativeWheelOutputPathField,
+    NativeWheelPlatformTagField,
     NativeWheelSourcesField,
     NativeWheelTarget,
 )
@@ -180,3 +181,44 @@ def test_the_builds_path_survives_pexs_launcher() -> None:
         "HOME": "/root",
     }
     assert search_path_as_native_wheel_path({"HOME": "/root"}) == {"HOME": "/root"}
+
+
+@pytest.mark.parametrize(
+    "tag", ["manylinux_2_34_arm64", "manylinux_2_34_x86-64", "linux_x86_64", "aarch64"]
+)
+def test_a_malformed_platform_tag_fails_where_it_is_declared(
+    rule_runner: RuleRunner, tag: str
+) -> None:
+    rule_runner.write_files({"src/kit/BUILD": f'native_wheel(name="wheel", platform_tag="{tag}")'})
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.get_target(Address("src/kit", target_name="wheel"))
+    message = str(error.value)
+    assert f"The `platform_tag` field of src/kit:wheel: {tag!r} is not a platform tag" in message
+    assert "manylinux_<glibc major>_<glibc minor>_<arch>" in message
+    assert "x86_64, aarch64" in message
+
+
+def test_a_malformed_platform_tag_option_fails_naming_the_option(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {"src/kit/BUILD": 'native_wheel(name="wheel")', "src/kit/pyproject.toml": MATURIN_PYPROJECT}
+    )
+    rule_runner.set_options(
+        [
+            "--python-resolves={'tools': 'tools.lock'}",
+            "--native-wheels-install-from-resolve=tools",
+            "--native-wheels-platform-tag=manylinux_2_34_amd64",
+        ]
+    )
+    with pytest.raises(ExecutionError) as error:
+        package(rule_runner, "src/kit")
+    assert "[native-wheels].platform_tag (for src/kit:wheel): 'manylinux_2_34_amd64' is not" in str(
+        error.value
+    )
+
+
+def test_a_wellformed_platform_tag_is_kept(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {"src/kit/BUILD": 'native_wheel(name="wheel", platform_tag="manylinux_2_28_aarch64")'}
+    )
+    target = rule_runner.get_target(Address("src/kit", target_name="wheel"))
+    assert target[NativeWheelPlatformTagField].value == "manylinux_2_28_aarch64"

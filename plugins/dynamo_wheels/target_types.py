@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+from pants.engine.addresses import Address
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     Dependencies,
+    InvalidFieldException,
     MultipleSourcesField,
     StringField,
     StringSequenceField,
@@ -44,16 +48,41 @@ class NativeWheelProjectDirField(StringField):
     )
 
 
+# The platform tags native wheels are built for: the build shim (pep517_shim.py) and
+# auditwheel take manylinux_<glibc major>_<glibc minor>_<arch>, for the arches built here.
+PLATFORM_TAG_ARCHES = ("x86_64", "aarch64")
+PLATFORM_TAG = re.compile(r"manylinux_\d+_\d+_(" + "|".join(PLATFORM_TAG_ARCHES) + ")")
+
+
+def platform_tag_error(tag: object) -> str | None:
+    """Why `tag` is not a platform tag a native wheel can be built for (None: it is one)."""
+    if isinstance(tag, str) and PLATFORM_TAG.fullmatch(tag):
+        return None
+    return (
+        f"{tag!r} is not a platform tag: use manylinux_<glibc major>_<glibc minor>_<arch> with "
+        f"<arch> one of {', '.join(PLATFORM_TAG_ARCHES)}, e.g. manylinux_2_34_aarch64"
+    )
+
+
 class NativeWheelPlatformTagField(StringField):
     alias = "platform_tag"
     default = None
     help = softwrap(
         """
-        The wheel's platform tag, when not `[native-wheels].platform_tag`. A tag for another
-        architecture (`manylinux_2_34_aarch64` on an x86_64 machine) cross compiles with
-        Debian's cross toolchain: see docs/wheels.md.
+        The wheel's platform tag, when not `[native-wheels].platform_tag`:
+        `manylinux_<glibc major>_<glibc minor>_<arch>`, `<arch>` x86_64 or aarch64. A tag for
+        another architecture (`manylinux_2_34_aarch64` on an x86_64 machine) cross compiles
+        with Debian's cross toolchain: see docs/wheels.md.
         """
     )
+
+    @classmethod
+    def compute_value(cls, raw_value: str | None, address: Address) -> str | None:
+        value = super().compute_value(raw_value, address)
+        error = None if value is None else platform_tag_error(value)
+        if error:
+            raise InvalidFieldException(f"The `{cls.alias}` field of {address}: {error}.")
+        return value
 
 
 class NativeWheelEnvVarsField(StringSequenceField):
