@@ -110,6 +110,8 @@ def format_size(size: int) -> str:
 # typing's forms, not `X | Y`: `./pants help` evaluates field hints under Python 3.9.
 _RawSize = Optional[Union[str, int]]
 _Size = Optional[int]
+_RawPlatforms = Optional[Iterable[str]]
+_Platforms = Optional[tuple[str, ...]]
 
 
 class DockerImageSizeBudgetField(Field):
@@ -154,9 +156,7 @@ class DockerImagePlatformsField(StringSequenceField):
     )
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Iterable[str] | None, address: Address
-    ) -> tuple[str, ...] | None:
+    def compute_value(cls, raw_value: _RawPlatforms, address: Address) -> _Platforms:
         value = super().compute_value(raw_value, address)
         assert value is not None  # required
         unknown = [p for p in value if p not in SUPPORTED_PLATFORMS]

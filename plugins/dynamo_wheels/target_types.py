@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from pants.engine.addresses import Address
 from pants.engine.target import (
@@ -64,6 +65,10 @@ def platform_tag_error(tag: object) -> str | None:
     )
 
 
+# typing's form, not `str | None`: `./pants help` evaluates field hints under Python 3.9.
+_Tag = Optional[str]
+
+
 class NativeWheelPlatformTagField(StringField):
     alias = "platform_tag"
     default = None
@@ -77,7 +82,7 @@ class NativeWheelPlatformTagField(StringField):
     )
 
     @classmethod
-    def compute_value(cls, raw_value: str | None, address: Address) -> str | None:
+    def compute_value(cls, raw_value: _Tag, address: Address) -> _Tag:
         value = super().compute_value(raw_value, address)
         error = None if value is None else platform_tag_error(value)
         if error:
