@@ -16,6 +16,12 @@ docker_cli=/usr/bin/docker
 dockerd_log=/var/log/dynamo-dockerd.log
 
 engine_answers() { "$docker_cli" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+# This machine's engine: the one `dockerd` starts with its defaults (socket and pidfile).
+local_socket=unix:///var/run/docker.sock
+dockerd_pidfile=/var/run/docker.pid
+# DOCKER_HOST naming any other engine: never provisioned or started from here.
+remote_engine=""
+[[ -n "${DOCKER_HOST:-}" && "${DOCKER_HOST}" != "$local_socket" ]] && remote_engine="$DOCKER_HOST"
 
 # The architecture the image matrix builds under emulation on this host.
 case "$(uname -m)" in
@@ -70,20 +76,31 @@ if [[ ${#missing_pkgs[@]} -gt 0 ]]; then
 fi
 
 if ! engine_answers; then
-  if pgrep -x dockerd >/dev/null; then
-    say "dockerd is running but does not answer yet; waiting"
+  started=false
+  if [[ -n "$remote_engine" ]]; then
+    # Another engine was asked for: starting or waiting for this machine's would not help.
+    say "error: the Docker engine at DOCKER_HOST=$DOCKER_HOST does not answer:"
+    say "  $("$docker_cli" version --format '{{.Server.Version}}' 2>&1 >/dev/null | tail -n 1)"
+    say "Start that engine (or fix DOCKER_HOST), or unset DOCKER_HOST to use this machine's own."
+    exit 1
+  elif [[ -f "$dockerd_pidfile" ]] && kill -0 "$(cat "$dockerd_pidfile")" 2>/dev/null; then
+    say "this machine's dockerd (pid $(cat "$dockerd_pidfile")) is running but does not answer yet; waiting"
   else
     say "starting dockerd in the background (log: $dockerd_log)"
     # setsid: the engine must outlive this Pants invocation.
     setsid nohup dockerd >"$dockerd_log" 2>&1 </dev/null &
+    started=true
   fi
   for _ in $(seq 1 60); do
     engine_answers && break
     sleep 1
   done
   if ! engine_answers; then
-    say "dockerd did not answer within 60s; last lines of $dockerd_log:"
-    tail -n 20 "$dockerd_log" >&2 || true
+    say "dockerd did not answer within 60s"
+    if $started; then
+      say "last lines of its log, $dockerd_log:"
+      tail -n 20 "$dockerd_log" >&2 || true
+    fi
     exit 1
   fi
   say "Docker engine $("$docker_cli" version --format '{{.Server.Version}}') is up"

@@ -155,6 +155,10 @@ def external_base_refs(
     return tuple(dict.fromkeys(refs))
 
 
+class DockerEngineUnreachable(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class DockerEngine:
     """What the engine says once per session: its own ID (`docker info`; records are kept per
@@ -168,7 +172,8 @@ class DockerEngine:
 
 # $1 docker: the engine's ID on the first line, then one `<image ID>\t<repo:tag>` per line.
 _ENGINE = """
-"$1" info --format '{{.ID}}' || exit 1
+# Without an engine, `docker info` fails on its template; `docker version` says why.
+"$1" info --format '{{.ID}}' 2>/dev/null || { "$1" version >/dev/null; exit 1; }
 "$1" image ls --all --no-trunc --format '{{.ID}}\t{{.Repository}}:{{.Tag}}'
 """
 
@@ -189,6 +194,16 @@ async def docker_engine(
         ),
     )
     engine_id, *listing = result.stdout.decode().splitlines() or [""]
+    if not engine_id.strip():
+        # Before any build: a `docker build` against no engine fails with Pants' hints about
+        # the build context instead, which have nothing to do with it.
+        where = env.get("DOCKER_HOST") or "this machine's default socket"
+        raise DockerEngineUnreachable(
+            f"The Docker engine ({where}) does not answer: "
+            f"{result.stderr.decode(errors='replace').strip()}\n\nStart it (./pants starts "
+            "this machine's own unless DYNAMO_SKIP_PROVISION=1), fix DOCKER_HOST, or unset "
+            "DOCKER_HOST to use this machine's engine."
+        )
     tags: dict[str, set[str]] = {}
     # Without a listing, every reused image is checked on its own.
     for line in listing if result.exit_code == 0 else ():

@@ -16,6 +16,7 @@ from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.backend.docker.package_types import BuiltDockerImage
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
+from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import testutil
@@ -216,6 +217,25 @@ def test_reuse_can_be_turned_off(rule_runner: RuleRunner) -> None:
     rule_runner.options.append("--no-image-reuse-enabled")  # type: ignore[attr-defined]
     _, built = package_image(rule_runner, "app")
     assert built
+
+
+def test_an_unreachable_engine_is_named_before_any_build(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    options = [
+        *rule_runner.options,  # type: ignore[attr-defined]
+        "--docker-env-vars=['DOCKER_BUILDKIT=1', 'DOCKER_HOST=unix:///nonexistent/docker.sock']",
+    ]
+    testutil.new_session(rule_runner, options)
+    target = rule_runner.get_target(Address("img", target_name="app"))
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.request(BuiltPackage, [DockerPackageFieldSet.create(target)])
+    message = str(error.value)
+    assert "The Docker engine (unix:///nonexistent/docker.sock) does not answer: Cannot " in message
+    assert "fix DOCKER_HOST, or unset DOCKER_HOST" in message
+    # Not Pants' hints about the build context: no build ran.
+    assert "not referenced by any `COPY`" not in message
+    log: Path = rule_runner.docker_log  # type: ignore[attr-defined]
+    assert not log.exists() or not any(line.startswith("build ") for line in log.read_text().splitlines())
 
 
 def test_external_base_refs() -> None:
