@@ -18,11 +18,10 @@ from pants.backend.python.util_rules import pex_from_targets
 from pants.core.goals import package
 from pants.core.goals.package import BuiltPackage, PackageFieldSet
 from pants.core.goals.test import TestResult
-from pants.engine.addresses import Address
+from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule, collect_rules, rule
-from pants.engine.addresses import Addresses
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     Dependencies,
