@@ -6,8 +6,8 @@ def first_party_wheel(description):
 
     :wheel          what images install (containers/stack.py: STAGE_WHEELS) and tests test
     :lib            its Python half, for lint
-    :wheel-rebuild  a second, independent build (another sandbox, another time); the
-                    reproducibility test compares it with :wheel byte for byte
+    :wheel-rebuild  a second, independent build (another sandbox, another time, never through
+                    sccache); the reproducibility test compares it with :wheel byte for byte
     :wheel-aarch64  the aarch64 cross build with Debian's toolchain (docs/wheels.md): /usr/bin
                     first, for Debian's rustc with its aarch64 std (rustup cannot fetch it
                     offline). Tagged `arm64`, which `::` leaves out:
@@ -15,7 +15,14 @@ def first_party_wheel(description):
     """
     native_wheel(name="wheel", description=description)
     python_sources(name="lib", sources=["python/**/*.py"])
-    native_wheel(name="wheel-rebuild", output_path="wheels-rebuild", env_vars=["DYNAMO_REBUILD=1"])
+    # Never through sccache: a rebuild served from the first build's compiles would agree with
+    # it whatever the compiler did.
+    native_wheel(
+        name="wheel-rebuild",
+        output_path="wheels-rebuild",
+        env_vars=["DYNAMO_REBUILD=1"],
+        sccache=False,
+    )
     native_wheel(
         name="wheel-aarch64",
         platform_tag="manylinux_2_34_aarch64",

@@ -42,6 +42,7 @@ from dynamo_wheels.target_types import (
     NativeWheelOutputPathField,
     NativeWheelPlatformTagField,
     NativeWheelProjectDirField,
+    NativeWheelSccacheField,
     NativeWheelSourcesField,
     platform_tag_error,
 )
@@ -121,6 +122,7 @@ class NativeWheelFieldSet(PackageFieldSet):
     project_dir: NativeWheelProjectDirField
     platform_tag: NativeWheelPlatformTagField
     env_vars: NativeWheelEnvVarsField
+    sccache: NativeWheelSccacheField
 
 
 def build_backend_of(pyproject_path: str, pyproject: bytes) -> str:
@@ -173,8 +175,8 @@ def refuse_sccache_credentials(env: Mapping[str, str]) -> None:
         )
 
 
-def build_env_names(subsystem: NativeWheels, target_env_vars: tuple[str, ...]) -> tuple[str, ...]:
-    names = list(SCCACHE_SETTINGS_ENV) if subsystem.sccache else []
+def build_env_names(sccache: bool, target_env_vars: tuple[str, ...]) -> tuple[str, ...]:
+    names = list(SCCACHE_SETTINGS_ENV) if sccache else []
     names.extend(target_env_vars)
     return tuple(names)
 
@@ -255,6 +257,8 @@ async def package_native_wheel(
     field_set: NativeWheelFieldSet, subsystem: NativeWheels, python_setup: PythonSetup
 ) -> BuiltPackage:
     platform_tag = field_set.platform_tag.value or subsystem.platform_tag
+    # On for the repo, and not turned off for this wheel (a rebuild that must compile itself).
+    sccache = subsystem.sccache and field_set.sccache.value
     tag_error = platform_tag_error(platform_tag)
     if tag_error:  # the field checks its own value; this is the option's
         raise NativeWheelError(
@@ -279,7 +283,7 @@ async def package_native_wheel(
 
     shim = pkgutil.get_data("dynamo_wheels", "pep517_shim.py")
     assert shim is not None
-    if subsystem.sccache:
+    if sccache:
         refuse_sccache_credentials(
             await Get(
                 EnvironmentVars,
@@ -291,7 +295,7 @@ async def package_native_wheel(
         Get(Digest, CreateDigest([FileContent(os.path.join(source_dir, SHIM_NAME), shim)])),
         Get(
             EnvironmentVars,
-            EnvironmentVarsRequest(build_env_names(subsystem, field_set.env_vars.value or ())),
+            EnvironmentVarsRequest(build_env_names(sccache, field_set.env_vars.value or ())),
         ),
         Get(
             NativeToolchain,
@@ -303,10 +307,10 @@ async def package_native_wheel(
         **search_path_as_native_wheel_path({"PATH": toolchain.path_env, **env}),
         TOOLCHAIN_FINGERPRINT_ENV: toolchain.fingerprint,
         SANDBOX_ENV: "{chroot}",
-        **compiler_launcher_env(subsystem.sccache, subsystem.c_compiler, subsystem.cxx_compiler),
+        **compiler_launcher_env(sccache, subsystem.c_compiler, subsystem.cxx_compiler),
         **(
             {SCCACHE_STATS_ENV: SCCACHE_STATS_FILE, FIXED_DIR_ENV: subsystem.sccache_build_dir}
-            if subsystem.sccache
+            if sccache
             else {}
         ),
     }
@@ -325,7 +329,7 @@ async def package_native_wheel(
             working_directory=source_dir,
             extra_env=extra_env,
             output_directories=(OUT_DIR,),  # Relative to the working directory.
-            output_files=(SCCACHE_STATS_FILE,) if subsystem.sccache else (),
+            output_files=(SCCACHE_STATS_FILE,) if sccache else (),
             description=f"Build {field_set.address} with {backend}",
             # INFO: the log shows which wheels a change rebuilt.
             level=LogLevel.INFO,
@@ -341,7 +345,7 @@ async def package_native_wheel(
         )
     artifacts = [BuiltPackageArtifact(wheels.files[0])]
     digest = wheels.digest
-    if subsystem.sccache:
+    if sccache:
         # sccache's statistics of this build, for build-support/cache_summary.py; a build
         # replayed from a cache replays the statistics of the build that made it.
         stats_path = sccache_stats_path(field_set.address.spec_path, field_set.address.target_name)

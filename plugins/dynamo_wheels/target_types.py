@@ -8,6 +8,7 @@ from typing import Optional
 from pants.engine.addresses import Address
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
+    BoolField,
     Dependencies,
     InvalidFieldException,
     MultipleSourcesField,
@@ -90,6 +91,18 @@ class NativeWheelPlatformTagField(StringField):
         return value
 
 
+class NativeWheelSccacheField(BoolField):
+    alias = "sccache"
+    default = True
+    help = softwrap(
+        """
+        Compile through sccache when `[native-wheels].sccache` is on. False: this wheel's
+        build always compiles everything itself, so that it can check another build (the
+        reproducibility rebuild, `:wheel-rebuild`).
+        """
+    )
+
+
 class NativeWheelEnvVarsField(StringSequenceField):
     alias = "env_vars"
     default = ()
@@ -116,6 +129,7 @@ class NativeWheelTarget(Target):
         NativeWheelProjectDirField,
         NativeWheelPlatformTagField,
         NativeWheelEnvVarsField,
+        NativeWheelSccacheField,
         NativeWheelDependenciesField,
     )
     help = softwrap(
