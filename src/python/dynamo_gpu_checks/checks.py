@@ -69,12 +69,11 @@ def parse_nvidia_smi_csv(text: str) -> list[SmiGpu]:
         if not line.strip():
             continue
         # The name may itself hold commas; index is first and memory last.
-        index, rest = line.split(",", 1)
-        name, memory = rest.rsplit(",", 1)
-        match = re.fullmatch(r"\s*(\d+)\s*MiB\s*", memory)
-        if not index.strip().isdigit() or not match:
+        match = re.fullmatch(r"\s*(\d+)\s*,(.*),\s*(\d+)\s*MiB\s*", line)
+        if not match:
             raise CheckFailed(f"unexpected nvidia-smi line: {line!r}")
-        gpus.append(SmiGpu(int(index), name.strip(), int(match.group(1))))
+        index, name, memory = match.groups()
+        gpus.append(SmiGpu(int(index), name.strip(), int(memory)))
     return gpus
 
 

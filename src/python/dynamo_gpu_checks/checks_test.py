@@ -35,10 +35,11 @@ def test_nvidia_smi_csv_is_parsed_including_names_with_commas():
     ]
 
 
-@pytest.mark.parametrize("line", ["0, GPU, [N/A]", "x, GPU, 10 MiB", "nonsense"])
+@pytest.mark.parametrize("line", ["0, GPU, [N/A]", "x, GPU, 10 MiB", "nonsense", "0, 10 MiB"])
 def test_unexpected_nvidia_smi_output_fails_naming_the_line(line):
-    with pytest.raises((CheckFailed, ValueError)):
+    with pytest.raises(CheckFailed) as error:
         parse_nvidia_smi_csv(line)
+    assert str(error.value) == f"unexpected nvidia-smi line: {line!r}"
 
 
 def smi(stdout="", code=0, stderr=""):
