@@ -78,7 +78,17 @@ def completion_details(status: int, body: str) -> dict[str, Any]:
     tokens = (answer.get("usage") or {}).get("completion_tokens", 0)
     if not choices or tokens < 1:
         raise CheckFailed(f"the completion generated nothing: {body[:500]}")
-    return {"completion_tokens": tokens, "finish_reason": choices[0].get("finish_reason")}
+    text = (choices[0].get("message") or {}).get("content") or ""
+    if not text:
+        raise CheckFailed(
+            f"the completion's {tokens} tokens decode to no text (is every token ID the engine "
+            f"can emit in the model's vocabulary?): {body[:500]}"
+        )
+    return {
+        "completion_tokens": tokens,
+        "finish_reason": choices[0].get("finish_reason"),
+        "text": text,
+    }
 
 
 def wait_for_model(

@@ -32,11 +32,17 @@ def test_model_listing_and_completion_are_read_from_the_openai_answers():
     assert model_listed(200, json.dumps({"data": [{"id": "other"}, {"id": MODEL}]}))
     assert not model_listed(200, json.dumps({"data": [{"id": "other"}]}))
     assert not model_listed(503, "")
-    answer = {"choices": [{"finish_reason": "length"}], "usage": {"completion_tokens": 8}}
+    choice = {"finish_reason": "length", "message": {"role": "assistant", "content": "ba ku"}}
+    answer = {"choices": [choice], "usage": {"completion_tokens": 8}}
     assert completion_details(200, json.dumps(answer)) == {
         "completion_tokens": 8,
         "finish_reason": "length",
+        "text": "ba ku",
     }
+    # Tokens that decode to nothing (a vocabulary smaller than the engine's token IDs).
+    choice["message"]["content"] = None
+    with pytest.raises(CheckFailed, match="8 tokens decode to no text"):
+        completion_details(200, json.dumps(answer))
     with pytest.raises(CheckFailed, match="answered HTTP 500: boom"):
         completion_details(500, "boom")
     with pytest.raises(CheckFailed, match="generated nothing"):

@@ -6,9 +6,23 @@ trained in-process with `tokenizers` and a small Llama config. No downloads. The
 no weights; a real engine (`--weights`) gets random ones from `transformers`.
 """
 
+import itertools
 import json
 import os
 import sys
+
+# Dynamo's mocker engine emits token IDs from about 1000 to 2000 whatever the model: every ID it
+# can emit must be a real token, or completions decode to "" (content null, one-chunk streams).
+VOCAB_SIZE = 2304
+# The corpus: every two-syllable pseudo-word (168 syllables, 28,224 words), enough distinct
+# pairs for BPE to learn VOCAB_SIZE tokens; the same corpus always trains the same tokenizer.
+_ONSETS = "b c d f g h j k l m n p r s t v w z ch sh th".split()
+_VOWELS = "a e i o u ai ea oo".split()
+
+
+def corpus() -> list[str]:
+    syllables = [onset + vowel for onset in _ONSETS for vowel in _VOWELS]
+    return [" " + a + b for a, b in itertools.product(syllables, syllables)]
 
 
 def write_tiny_model(out: str, weights: bool = False) -> None:
@@ -20,12 +34,17 @@ def write_tiny_model(out: str, weights: bool = False) -> None:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=320,
+        vocab_size=VOCAB_SIZE,
         special_tokens=["<s>", "</s>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
-    corpus = ["hello world, this is a tiny model for smoke tests"] * 64
-    tokenizer.train_from_iterator(corpus, trainer)
+    tokenizer.train_from_iterator(corpus(), trainer)
+    if tokenizer.get_vocab_size() != VOCAB_SIZE:
+        raise RuntimeError(
+            f"the tiny tokenizer has {tokenizer.get_vocab_size()} tokens, not {VOCAB_SIZE}: "
+            "the mocker's token IDs would decode to nothing"
+        )
     tokenizer.save(os.path.join(out, "tokenizer.json"))
     with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
         json.dump(
