@@ -2,9 +2,11 @@
 
 import json
 
+import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from smoke.docker_helpers import built_image, docker, http_get, http_post_json, wait_until
+from smoke.docker_helpers import built_image, docker, http_get, wait_until
 from smoke.dynamo_serving import MODEL, dynamo_serving
 
 IMAGE = "containers/dynamo:runtime"
@@ -22,31 +24,61 @@ def test_models_lists_the_served_model(frontend):
     assert [m["id"] for m in json.loads(body)["data"]] == [MODEL]
 
 
-def test_chat_completion_returns_choices_and_usage(frontend):
-    status, body = http_post_json(
-        frontend.base_url + "/v1/chat/completions",
-        {"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8},
-    )
-    assert status == 200, body
-    assert body["object"] == "chat.completion"
-    assert body["choices"][0]["finish_reason"] in ("length", "stop")
-    assert body["usage"]["completion_tokens"] > 0
-    assert body["usage"]["total_tokens"] == (
-        body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
-    )
+@pytest.fixture(scope="module")
+def client(frontend) -> openai.OpenAI:
+    """The official OpenAI client, as users point it at a Dynamo frontend."""
+    return openai.OpenAI(base_url=frontend.base_url + "/v1", api_key="unused", timeout=60)
 
 
-def test_metrics_expose_dynamo_prometheus_text(frontend):
-    # After the completion above, request counters exist.
-    http_post_json(
-        frontend.base_url + "/v1/chat/completions",
-        {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+def test_chat_completion_returns_text_and_usage(client: openai.OpenAI):
+    completion = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hello"}], max_tokens=8
+    )
+    assert completion.object == "chat.completion"
+    choice = completion.choices[0]
+    assert choice.finish_reason in ("length", "stop")
+    # The tiny model's vocabulary covers every token the mocker emits: real text comes back.
+    assert choice.message.content and choice.message.content.strip(), completion
+    usage = completion.usage
+    assert 1 <= usage.completion_tokens <= 8
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_streamed_completion_arrives_token_by_token(client: openai.OpenAI):
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "hello"}],
+        max_tokens=8,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    pieces, usage = [], None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.delta.content:
+                pieces.append(choice.delta.content)
+    assert len(pieces) >= 2, pieces
+    assert "".join(pieces).strip(), pieces
+    # One content chunk per generated token, as the usage the stream ends with counts them.
+    assert usage is not None, "the stream carried no usage (stream_options.include_usage)"
+    assert usage.completion_tokens == len(pieces), (usage, pieces)
+
+
+def test_metrics_expose_dynamo_prometheus_families(frontend, client: openai.OpenAI):
+    # After a completion, request counters exist.
+    client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2
     )
     status, body = http_get(frontend.base_url + "/metrics")
     assert status == 200
-    metric_lines = [line for line in body.splitlines() if line.startswith("dynamo_")]
-    assert metric_lines, body[:2000]
-    assert any(line.startswith("# TYPE dynamo_") for line in body.splitlines())
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    dynamo = sorted(name for name in families if name.startswith("dynamo_"))
+    assert dynamo, sorted(families)
+    # The requests just made are counted, labelled with the served model.
+    samples = [s for name in dynamo for s in families[name].samples]
+    assert any(s.labels.get("model") == MODEL and s.value > 0 for s in samples), samples[:20]
 
 
 def test_docker_healthcheck_reports_the_live_frontend_healthy(frontend):
