@@ -32,24 +32,26 @@ from dynamo_images.testutil import (
     REAL_DOCKER,
     docker_rule_runner,
     new_session,
+    owned_copy,
 )
 
-BASE = "127.0.0.1:5000/dynamo/base:local-3.11-amd64"
+# The local runtime base, a runtime_package_dependency of this test (plugins/dynamo_images/BUILD).
+BASE_INFO = Path("containers.base/runtime-amd64.docker-info.json")
 REPOSITORY = "dynamo-gates-test"
 
 # The base image plus a fake distribution in a venv-like prefix under /opt.
-APP = f"""
+APP = """
 docker_image(
     name="app",
     instructions=[
-        "FROM {BASE}",
+        "FROM {base}",
         "RUN d=/opt/fake-venv/lib/python3.11/site-packages/Fake_Dist-1.2.3.dist-info"
         " && mkdir -p $d"
         " && printf 'Metadata-Version: 2.1\\\\nName: Fake_Dist\\\\nVersion: 1.2.3\\\\n"
         "License: MIT\\\\n' > $d/METADATA",
     ],
     build_network="none",
-    {{fields}}
+    {fields}
 )
 """
 SCRATCH = """
@@ -65,14 +67,16 @@ docker_image(
 
 @pytest.fixture
 def rule_runner(tmp_path: Path) -> Iterator[RuleRunner]:
-    if subprocess.run([REAL_DOCKER, "image", "inspect", BASE], capture_output=True).returncode:
-        pytest.fail(
-            f"These tests build on the local base image {BASE}: build it first with "
-            "`./pants package containers/base:runtime#amd64`",
-            pytrace=False,
-        )
     with docker_rule_runner(tmp_path, REPOSITORY, [QueryRule(DigestContents, [Digest])]) as runner:
+        # A copy of the base under this test's own tag: another clone rebuilding the base and
+        # moving its tags meanwhile changes nothing here, and removing ours removes only ours.
+        base_id = json.loads(BASE_INFO.read_text())["image_id"]
+        runner.base = owned_copy(base_id, f"{runner.repository}-base:latest")  # type: ignore[attr-defined]
         yield runner
+
+
+def app(runner: RuleRunner, fields: str = "") -> str:
+    return APP.format(base=runner.base, fields=fields)  # type: ignore[attr-defined]
 
 
 def package(runner: RuleRunner) -> tuple[BuiltPackage, dict[str, bytes], list[str]]:
@@ -93,7 +97,7 @@ def image_of(built: BuiltPackage) -> BuiltDockerImage:
 
 
 def test_sbom_lists_debian_packages_and_python_distributions(rule_runner: RuleRunner) -> None:
-    rule_runner.write_files({"img/BUILD": APP.format(fields="sbom=True,")})
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "sbom=True,")})
     built, files, ran = package(rule_runner)
     image = image_of(built)
     assert [a.relpath for a in built.artifacts] == [
@@ -133,11 +137,11 @@ def test_sbom_lists_debian_packages_and_python_distributions(rule_runner: RuleRu
 
 
 def test_sbom_of_a_reused_image(rule_runner: RuleRunner) -> None:
-    rule_runner.write_files({"img/BUILD": APP.format(fields="")})
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "")})
     first, files, _ = package(rule_runner)
     assert list(files) == ["img/app.docker-info.json"]
     # `sbom` is no input of the build: the image is reused, and its SBOM written.
-    rule_runner.write_files({"img/BUILD": APP.format(fields="sbom=True,")})
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "sbom=True,")})
     second, files, ran = package(rule_runner)
     assert image_of(second).image_id == image_of(first).image_id
     assert not any(line.startswith("build ") for line in ran)
@@ -156,7 +160,7 @@ def test_sbom_of_an_image_without_python_fails_naming_the_fix(rule_runner: RuleR
 
 
 def test_an_image_within_its_budget_is_packaged(rule_runner: RuleRunner) -> None:
-    rule_runner.write_files({"img/BUILD": APP.format(fields="size_budget='1GB',")})
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "size_budget='1GB',")})
     built, files, _ = package(rule_runner)
     assert list(files) == ["img/app.docker-info.json"]
     lines = image_of(built).extra_log_lines
@@ -165,7 +169,7 @@ def test_an_image_within_its_budget_is_packaged(rule_runner: RuleRunner) -> None
 
 
 def test_an_image_over_its_budget_fails_with_both_sizes(rule_runner: RuleRunner) -> None:
-    rule_runner.write_files({"img/BUILD": APP.format(fields="size_budget=100,")})
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "size_budget=100,")})
     with pytest.raises(ExecutionError) as error:
         package(rule_runner)
     message = str(error.value)

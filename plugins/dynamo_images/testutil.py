@@ -115,6 +115,23 @@ def docker_rule_runner(tmp_path: Path, repository_prefix: str, rules=()) -> Iter
         remove_test_images(REAL_DOCKER, runner.repository)  # type: ignore[attr-defined]
 
 
+def owned_copy(image_id: str, tag: str, platform: str = "linux/amd64") -> str:
+    """`tag` on a new image of the test's own: `image_id` plus a label, the same layers.
+
+    Tags are global in an engine that several clones share. Tagging someone else's image and
+    then removing the tag deletes that image whenever ours was its last tag (its own tags
+    moved to a rebuild meanwhile); removing a copy removes only the copy. The classic builder
+    makes it: BuildKit reads `FROM <image ID>` as a registry name and would try to pull it.
+    """
+    dockerfile = f"FROM {image_id}\nLABEL ai.dynamo.test.copy-of={image_id}\n"
+    subprocess.run(
+        [REAL_DOCKER, "build", "--quiet", "--platform", platform, "--tag", tag, "-"],
+        input=dockerfile.encode(), check=True, capture_output=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )  # fmt: skip
+    return tag
+
+
 def remove_test_images(docker: str, repository: str) -> None:
     """Untags this test's images (`<repository>/*` and `<repository>-*`), nothing else.
 

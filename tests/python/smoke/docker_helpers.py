@@ -90,6 +90,25 @@ class BuiltImage:
         return result.stdout.decode()
 
 
+def owned_copy(image_id: str, tag: str, platform: str) -> str:
+    """`tag` on a new image of the test's own: `image_id` plus a label, the same layers.
+
+    Tags are global in an engine that several clones share: tagging a built image and then
+    removing the tag deletes that image whenever ours was its last tag (its own tags moved to
+    another clone's rebuild meanwhile). Removing a copy removes only the copy. The classic
+    builder makes it: BuildKit reads `FROM <image ID>` as a registry name and would try to pull.
+    """
+    dockerfile = f"FROM {image_id}\nLABEL ai.dynamo.test.copy-of={image_id}\n"
+    result = subprocess.run(
+        [docker_cli(), "build", "--quiet", "--platform", platform, "--tag", tag, "-"],
+        input=dockerfile.encode(), capture_output=True, timeout=300,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise AssertionError(f"could not copy {image_id} as {tag}: {result.stderr.decode()}")
+    return result.stdout.decode().strip()
+
+
 def built_image(address: str) -> BuiltImage:
     """The image Pants built for `address` (a runtime_package_dependency of the test)."""
     spec_path, name = address.split(":")

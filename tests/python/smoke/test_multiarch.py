@@ -9,11 +9,12 @@ import shutil
 import socket
 import subprocess
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
 
-from smoke.docker_helpers import docker, docker_cli, wait_until
+from smoke.docker_helpers import docker, docker_cli, owned_copy, wait_until
 
 MANIFEST_INFO = Path("containers.base/runtime.manifest-list.json")
 PUSH_SCRIPT = "plugins/dynamo_images/push_manifest_list.sh"
@@ -85,21 +86,21 @@ def registry(tmp_path: Path):
 
 def test_published_manifest_list_has_both_platforms(images: dict[str, str], registry: str):
     repository = f"{registry}/dynamo/base"
-    refs = []
-    for platform, image_id in sorted(images.items()):
-        ref = f"{repository}:matrix-test-{platform.split('/')[1]}"
-        docker("tag", image_id, ref)
-        refs.append(ref)
+    run = uuid.uuid4().hex[:8]
+    # Copies of our own under this run's tags (removing them never touches the built images).
+    refs = {p: f"{repository}:matrix-{run}-{p.split('/')[1]}" for p in sorted(images)}
+    copies = {p: owned_copy(image_id, refs[p], p) for p, image_id in images.items()}
     try:
         subprocess.run(
-            ["bash", PUSH_SCRIPT, docker_cli(), "--insecure", f"{repository}:matrix-test", *refs],
+            ["bash", PUSH_SCRIPT, docker_cli(), "--insecure", f"{repository}:matrix-{run}",
+             *refs.values()],
             check=True, capture_output=True, timeout=600,
         )
     finally:
-        docker("rmi", *refs, check=False)
+        docker("rmi", *refs.values(), check=False)
 
     request = urllib.request.Request(
-        f"http://{registry}/v2/dynamo/base/manifests/matrix-test",
+        f"http://{registry}/v2/dynamo/base/manifests/matrix-{run}",
         headers={"Accept": ", ".join(MANIFEST_LIST_TYPES)},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -109,13 +110,16 @@ def test_published_manifest_list_has_both_platforms(images: dict[str, str], regi
         f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifest_list["manifests"]
     }
     assert platforms == {"linux/amd64", "linux/arm64"}
-    # Each entry is the very image that was built for that platform.
+    # Each entry is the very image pushed for that platform: its config is the copy's, and its
+    # layers are as many as the built image's (the copy adds a label, no layer).
     for entry in manifest_list["manifests"]:
         platform = f"{entry['platform']['os']}/{entry['platform']['architecture']}"
-        pushed = json.loads(docker("image", "inspect", images[platform]).stdout)[0]
-        config = urllib.request.Request(
+        built = json.loads(docker("image", "inspect", images[platform]).stdout)[0]
+        manifest = urllib.request.Request(
             f"http://{registry}/v2/dynamo/base/manifests/{entry['digest']}",
             headers={"Accept": entry["mediaType"]},
         )
-        with urllib.request.urlopen(config, timeout=10) as response:
-            assert json.loads(response.read())["config"]["digest"] == pushed["Id"]
+        with urllib.request.urlopen(manifest, timeout=10) as response:
+            pushed = json.loads(response.read())
+        assert pushed["config"]["digest"] == copies[platform]
+        assert len(pushed["layers"]) == len(built["RootFS"]["Layers"])
