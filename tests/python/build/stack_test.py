@@ -218,6 +218,33 @@ def test_a_backend_that_cannot_be_built_here_fails_at_once_naming_what_it_lacks(
 
 
 
+def test_a_glob_leaves_unavailable_images_out_with_one_warning(caplog) -> None:
+    runner = family_rule_runner([QueryRule(BuiltPackage, [UnavailableImageFieldSet])])
+    unavailable = [Address("containers/trtllm", target_name=stage) for stage in STAGES]
+
+    def package(*specs: str, address: Address) -> BuiltPackage:
+        runner.set_options(
+            [f"--build-file-prelude-globs=['{PRELUDE}']", "package", *specs], env={}
+        )
+        field_set = UnavailableImageFieldSet.create(runner.get_target(address))
+        return runner.request(BuiltPackage, [field_set])
+
+    # Matched by `containers::`: nothing built, nothing failed, one warning naming them all.
+    for address in unavailable:
+        assert package("containers::", address=address).artifacts == ()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "dynamo_images.unavailable"]
+    assert warnings == [
+        f"Left out {len(unavailable)} image(s) this machine cannot build: "
+        + ", ".join(sorted(str(a) for a in unavailable))
+        + " (`./pants peek <address>` says why; naming one on the command line fails with "
+        "the reason)."
+    ]
+    # Named on the command line, even beside a glob: it fails at once with the reason.
+    with pytest.raises(ExecutionError) as error:
+        package("containers::", "containers/trtllm:runtime", address=unavailable[0])
+    assert "containers/trtllm:runtime cannot be built on this machine" in str(error.value)
+
+
 # Mistakes in the prelude's data: (what is replaced, by what, what the error must say).
 DATA_MISTAKES = {
     "a stage typo in STAGES": (
