@@ -173,6 +173,9 @@ IMAGE_UID = "1000"
 VENV = "/opt/dynamo/venv"
 DEV_VENV = "/opt/dynamo/dev-venv"
 SOURCE_URL = "https://github.com/ai-dynamo/dynamo"
+# Every image this repo builds carries its Pants address under this label: what
+# build-support/clean_images.py goes by (it never touches an image without it).
+BUILT_BY_LABEL = "ai.dynamo.build.target"
 
 # --- stage templates ------------------------------------------------------------------
 # {placeholders} are filled by the macros; ${ARGS} are Docker build args.
@@ -311,8 +314,9 @@ def _render(template, **values):
     return [line for line in template.format(**fields).strip().splitlines()]
 
 
-def _oci_labels(title, with_revision=True, nixl=None):
+def _oci_labels(target, title, with_revision=True, nixl=None):
     labels = {
+        BUILT_BY_LABEL: target,
         "org.opencontainers.image.title": title,
         "org.opencontainers.image.version": version("dynamo"),
         "org.opencontainers.image.source": SOURCE_URL,
@@ -475,6 +479,7 @@ def dynamo_base():
             dependencies=deps,
             image_tags=[tag, tag + "-{build_args.DYNAMO_GIT_SHA}"],
             image_labels=_oci_labels(
+                "containers/base:" + name,
                 "dynamo base{} ({} profile)".format("" if name == "runtime" else " " + name, profile),
                 with_revision=False,
             ),
@@ -561,6 +566,7 @@ def dynamo_backend_images(backend):
         dependencies=[":python-env"],
         # No commit in its tags or labels: a new commit alone never rebuilds it.
         image_tags=["stack-{}".format(version("dynamo"))],
+        image_labels={BUILT_BY_LABEL: here + ":stack"},
         skip_push=True,
         build_network="none",
         build_platform=IMAGE_PLATFORM,
@@ -595,7 +601,9 @@ def dynamo_backend_images(backend):
                 "{}-{}".format(stage, version("dynamo")),
                 "{}-{}-{{build_args.DYNAMO_GIT_SHA}}".format(stage, version("dynamo")),
             ],
-            image_labels=_oci_labels("dynamo {} {}".format(backend, stage), nixl=spec["nixl"]),
+            image_labels=_oci_labels(
+                here + ":" + stage, "dynamo {} {}".format(backend, stage), nixl=spec["nixl"]
+            ),
             extra_build_args=version_args,
             build_network="none",
             build_platform=IMAGE_PLATFORM,

@@ -19,6 +19,9 @@ from pants.backend.docker.target_types import (
     DockerImageBuildArgsField,
     DockerImageInstructionsField,
 )
+from pants.backend.docker.target_types import (
+    DockerImageBuildImageLabelsOptionField as Labels,
+)
 from pants.backend.python.target_types import PythonResolveField
 from pants.backend.shell.target_types import ShellCommandCommandField
 from pants.core.goals.package import BuiltPackage
@@ -217,6 +220,16 @@ def test_a_backend_that_cannot_be_built_here_fails_at_once_naming_what_it_lacks(
     assert "pypi.nvidia.com" in message
 
 
+
+def test_every_image_is_labelled_with_its_address(rule_runner: RuleRunner) -> None:
+    """What build-support/clean_images.py goes by: it never touches an image without it."""
+    with_prelude(rule_runner)
+    images = [t for t in rule_runner.request(AllTargets, []) if t.has_field(Labels)]
+    assert len(images) >= 3 + len(BUILDABLE) * (len(STAGES) + 1)
+    for image in images:
+        # A multi-arch image's platforms share their generator's address.
+        address = str(image.address.maybe_convert_to_target_generator())
+        assert (image[Labels].value or {}).get(DATA["BUILT_BY_LABEL"]) == address
 
 def test_a_glob_leaves_unavailable_images_out_with_one_warning(caplog) -> None:
     runner = family_rule_runner([QueryRule(BuiltPackage, [UnavailableImageFieldSet])])
