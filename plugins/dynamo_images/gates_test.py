@@ -21,6 +21,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
 
+from dynamo_images.disk import MARGIN, DiskNeed, NotEnoughDisk, check_disk
 from dynamo_images.gates import SIZE_BUDGETS_HOME, BuiltImageSbom, sbom_path
 from dynamo_images.target_types import (
     DockerImageSbomField,
@@ -220,3 +221,37 @@ def test_sizes() -> None:
     assert [parse_size(v) for v in ("650", "", "1.5TB", 0, -1, True, None)] == [None] * 7
     assert (format_size(650_000_000), format_size(9_620_000_000)) == ("650 MB", "9.62 GB")
     assert sbom_path("x/out.json") == "x/out.sbom.cdx.json"
+
+
+def test_a_build_the_disk_cannot_hold_fails_before_it_starts(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "size_budget='9000GB',")})
+    with pytest.raises(ExecutionError) as error:
+        package(rule_runner)
+    message = str(error.value)
+    assert "Not enough free disk to build img:app: it needs about 9" in message
+    assert "its size budget 9000 GB less the" in message and " is free." in message
+    assert "python3 build-support/clean_images.py --apply" in message
+    log: Path = rule_runner.docker_log  # type: ignore[attr-defined]
+    assert not any(line.startswith("build ") for line in log.read_text().splitlines())
+
+
+def test_a_no_op_package_needs_no_disk(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "size_budget='1GB',")})
+    first, _, _ = package(rule_runner)
+    # The budget is no input of the build: the image is reused, so no disk is needed for it.
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "size_budget='9000GB',")})
+    again, _, ran = package(rule_runner)
+    assert image_of(again).image_id == image_of(first).image_id
+    assert not any(line.startswith("build ") for line in ran)
+
+
+def test_the_disk_need_and_where_it_is_not_checked() -> None:
+    need = DiskNeed(budget=10_000_000_000, base_size=2_000_000_000, context_size=3_000_000_000)
+    assert need.bytes == 8_000_000_000 + 3_000_000_000 + MARGIN
+    tight = lambda path: need.bytes - 1  # noqa: E731
+    with pytest.raises(NotEnoughDisk, match="needs about 12 GB on /var/lib/docker"):
+        check_disk("x:y", need, "/var/lib/docker", None, free=tight)
+    check_disk("x:y", need, "/var/lib/docker", None, free=lambda path: need.bytes)
+    # A remote engine's disk is not this machine's; an unknown data root is not checked.
+    check_disk("x:y", need, "/var/lib/docker", "tcp://builder:2376", free=tight)
+    check_disk("x:y", need, "", None, free=tight)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from itertools import chain
 
 from pants.backend.docker.goals.package_image import DockerPackageFieldSet, build_docker_image
 from pants.backend.docker.package_types import BuiltDockerImage
 from pants.backend.docker.subsystems.docker_options import DockerOptions
 from pants.backend.docker.subsystems.dockerfile_parser import DockerfileInfo, DockerfileInfoRequest
+from pants.backend.docker.target_types import DockerImageTags, DockerImageTagsRequest
 from pants.backend.docker.util_rules.docker_binary import DockerBinary
 from pants.backend.docker.util_rules.docker_build_args import DockerBuildArgs
 from pants.backend.docker.util_rules.docker_build_context import (
@@ -31,9 +33,17 @@ from pants.backend.docker.util_rules.docker_build_context import (
 from pants.core.goals.package import BuiltPackage
 from pants.core.util_rules.system_binaries import BashBinary
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import DigestContents, DigestSubset, PathGlobs
+from pants.engine.fs import (
+    Digest,
+    DigestContents,
+    DigestEntries,
+    DigestSubset,
+    FileEntry,
+    PathGlobs,
+)
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionMembership
 from pants.option.global_options import GlobalOptions, KeepSandboxes
 from pants.option.option_types import BoolOption, IntOption
@@ -41,6 +51,9 @@ from pants.option.subsystem import Subsystem
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.util.strutil import softwrap
+
+from dynamo_images.disk import DiskNeed, check_disk
+from dynamo_images.target_types import DockerImageSizeBudgetField, parse_size
 
 
 class ImageReuse(Subsystem):
@@ -168,13 +181,16 @@ class DockerEngine:
 
     id: str
     tags_by_id: FrozenDict[str, frozenset[str]]
+    data_root: str = ""  # where its images live, when the engine is this machine's
+    sizes: FrozenDict[str, int] = FrozenDict()
 
 
-# $1 docker: the engine's ID on the first line, then one `<image ID>\t<repo:tag>` per line.
+# $1 docker: `<engine ID>\t<data root>` on the first line, then one
+# `<image ID>\t<repo:tag>\t<size>` per line.
 _ENGINE = """
 # Without an engine, `docker info` fails on its template; `docker version` says why.
-"$1" info --format '{{.ID}}' 2>/dev/null || { "$1" version >/dev/null; exit 1; }
-"$1" image ls --all --no-trunc --format '{{.ID}}\t{{.Repository}}:{{.Tag}}'
+"$1" info --format '{{.ID}}\t{{.DockerRootDir}}' 2>/dev/null || { "$1" version >/dev/null; exit 1; }
+"$1" image ls --all --no-trunc --format '{{.ID}}\t{{.Repository}}:{{.Tag}}\t{{.Size}}'
 """
 
 
@@ -193,8 +209,9 @@ async def docker_engine(
             cache_scope=ProcessCacheScope.PER_SESSION,
         ),
     )
-    engine_id, *listing = result.stdout.decode().splitlines() or [""]
-    if not engine_id.strip():
+    first, *listing = result.stdout.decode().splitlines() or [""]
+    engine_id, _, data_root = first.strip().partition("\t")
+    if not engine_id:
         # Before any build: a `docker build` against no engine fails with Pants' hints about
         # the build context instead, which have nothing to do with it.
         where = env.get("DOCKER_HOST") or "this machine's default socket"
@@ -205,13 +222,20 @@ async def docker_engine(
             "DOCKER_HOST to use this machine's engine."
         )
     tags: dict[str, set[str]] = {}
+    sizes: dict[str, int] = {}
     # Without a listing, every reused image is checked on its own.
     for line in listing if result.exit_code == 0 else ():
-        image_id, _, tag = line.partition("\t")
+        image_id, tag, size = (line.split("\t") + ["", ""])[:3]
         tags.setdefault(image_id, set())
+        sizes[image_id] = parse_size(size.replace(" ", "")) or 0
         if tag != "<none>:<none>":
             tags[image_id].add(tag)
-    return DockerEngine(engine_id.strip(), FrozenDict((i, frozenset(t)) for i, t in tags.items()))
+    return DockerEngine(
+        engine_id,
+        FrozenDict((i, frozenset(t)) for i, t in tags.items()),
+        data_root,
+        FrozenDict(sizes),
+    )
 
 
 async def build_or_reuse_docker_image(
@@ -253,6 +277,7 @@ async def build_or_reuse_docker_image(
         context.build_args.to_dict(),
         set(dockerfile_info.from_image_build_args.to_dict()),
     )
+    await disk_preflight(field_set, options, context, engine, env, union_membership)
     build_env = {"__DOCKER_ENGINE_ID": engine.id}
     if external:
         # An external base pulled anew (same tag, new image) must rebuild: key on its ID.
@@ -309,6 +334,47 @@ async def build_or_reuse_docker_image(
     return await build_docker_image(
         field_set, options, global_options, docker, keep_sandboxes, union_membership
     )
+
+
+async def disk_preflight(
+    field_set: DockerPackageFieldSet,
+    options: DockerOptions,
+    context: DockerBuildContext,
+    engine: DockerEngine,
+    env: EnvironmentVars,
+    union_membership: UnionMembership,
+) -> None:
+    """Fails before a build that the engine's disk cannot hold (disk.py); a no-op package, whose
+    tags are all in the engine already, is not checked."""
+    wrapped = await Get(
+        WrappedTarget,
+        WrappedTargetRequest(field_set.address, description_of_origin="<infallible>"),
+    )
+    budget = wrapped.target.get(DockerImageSizeBudgetField).value
+    if budget is None:
+        return
+    additional_tags = await MultiGet(
+        Get(DockerImageTags, DockerImageTagsRequest, request_type(wrapped.target))
+        for request_type in union_membership.get(DockerImageTagsRequest)
+        if request_type.is_applicable(wrapped.target)
+    )
+    refs = field_set.image_refs(
+        default_repository=options.default_repository,
+        registries=options.registries(),
+        interpolation_context=context.interpolation_context,
+        additional_tags=tuple(chain.from_iterable(additional_tags)),
+    )
+    tags = {tag.full_name for registry in refs for tag in registry.tags}
+    if tags <= set().union(*engine.tags_by_id.values()):
+        return
+    entries = await Get(DigestEntries, Digest, context.digest)
+    files = [e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry)]
+    need = DiskNeed(
+        budget=budget,
+        base_size=max((engine.sizes.get(i, 0) for i in context.upstream_image_ids), default=0),
+        context_size=sum(files),
+    )
+    check_disk(str(field_set.address), need, engine.data_root, env.get("DOCKER_HOST"))
 
 
 # $1 docker, $2 image ID, $3... tags: exit 1 if the image is gone, else re-point moved tags.
