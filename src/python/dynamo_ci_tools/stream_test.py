@@ -203,3 +203,13 @@ def test_a_missing_metrics_page_is_reported_not_fatal(frontend, tmp_path):
     error = f"before the soak: cannot fetch {url}: HTTP 404 Not Found"
     assert section == {"url": url, "error": error}
     assert not (tmp_path / "soak.metrics-before.json").exists()
+
+
+def test_no_metrics_reads_no_page_and_writes_no_snapshots(frontend, tmp_path):
+    frontend.metrics_page = "not a prometheus page {"  # would be an error if it were read
+    out = tmp_path / "soak.json"
+    args = ["--model", "ok", "--requests", "2", "--no-metrics", "--json", str(out)]
+    assert cli.main(["soak", "--url", frontend.url, *args]) == 0
+    data = json.loads(out.read_text())
+    assert "frontend_metrics" not in data and data["stream"] is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["soak.json"]
