@@ -52,6 +52,7 @@ class FakeFrontend:
     stall                  one chunk, then silence for STALL_S
     bad-event              one chunk, then an event that is not JSON
     error-event            one chunk, then {"error": ...}, as a failing engine sends
+    no-stream              a plain JSON answer, as from a server that ignores "stream"
     flaky, missing         as above (HTTP 500 / 404 instead of a stream)
 
     /metrics serves METRICS_PAGE, or, with live_metrics set, Dynamo-named counters of what it
@@ -161,7 +162,7 @@ class FakeFrontend:
                 if model == "flaky" and count % 2 == 0:
                     fake.count("requests_error")
                     return self._send(500, b"engine exploded", "text/plain")
-                if body.get("stream"):
+                if body.get("stream") and model != "no-stream":
                     return self._stream(model, body)
                 if model == "garbage":
                     return self._send(200, b"<html>oops</html>", "text/html")

@@ -246,6 +246,15 @@ class _Client:
             except (OSError, http.client.HTTPException) as e:
                 return self._failed(start, e, "cut_stream" if response.status == 200 else None)
             return _answer(time.perf_counter() - start, response, payload)
+        content_type = response.getheader("Content-Type") or ""
+        if not content_type.startswith("text/event-stream"):
+            # A 200 that is no event stream (the server ignored "stream": true).
+            self.close()
+            return Outcome(
+                time.perf_counter() - start,
+                error=f"not an event stream: Content-Type {content_type or 'missing'}",
+                kind="bad_response",
+            )
         return self._read_stream(start, response)
 
     def _failed(self, start: float, error: BaseException, kind: str | None = None) -> Outcome:

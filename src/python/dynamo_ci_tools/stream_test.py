@@ -72,6 +72,7 @@ def test_without_the_usage_chunk_tokens_come_from_the_stream_only(frontend):
         ("stall", "timeout", "timed out"),
         ("bad-event", "bad_response", "stream event is not JSON: b'{not json'"),
         ("error-event", "bad_response", 'error event in the stream: {"error": '),
+        ("no-stream", "bad_response", "not an event stream: Content-Type application/json"),
         ("flaky", "http", "HTTP 500 Internal Server Error: engine exploded"),
         ("missing", "http", "HTTP 404 Not Found: "),
     ],
