@@ -1,7 +1,8 @@
 """`python -m dynamo_ci_tools {soak,metrics}`: CI tools for Dynamo frontends.
 
 soak              send N requests (or run for a duration) at a concurrency to an
-                  OpenAI-compatible frontend; latency percentiles, throughput, errors
+                  OpenAI-compatible frontend; latency percentiles, throughput, errors;
+                  --stream: TTFT and ITL too; and what the frontend's /metrics reported
 metrics snapshot  save a Prometheus /metrics page as JSON (label, URL, time, samples)
 metrics compare   compare snapshots: which metric families each has, values and deltas
 
@@ -19,7 +20,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from dynamo_ci_tools import __version__, metrics, soak
+from dynamo_ci_tools import __version__, metrics, reported, soak
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -83,9 +84,11 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "soak",
         help="drive an OpenAI-compatible frontend and report latency, throughput, errors",
-        description="Sends non-streaming requests from --concurrency threads, each with one "
-        "keep-alive connection. Fails (exit 1) when more than --max-error-rate of the "
-        "requests fail, and (exit 3) when nothing listens at --url.",
+        description="Sends requests (non-streaming, or with --stream server-sent events) from "
+        "--concurrency threads, each with one keep-alive connection, and snapshots the "
+        "frontend's /metrics before and after to compare what it reported with what was "
+        "measured. Fails (exit 1) when more than --max-error-rate of the requests fail, and "
+        "(exit 3) when nothing listens at --url.",
     )
     run.add_argument(
         "--url",
@@ -126,7 +129,35 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="the fraction of failed requests still allowed, 0 to 1 (default: 0)",
     )
-    run.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    run.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the answers (SSE): time to first token, inter-token latency, tokens "
+        "counted from the stream",
+    )
+    run.add_argument(
+        "--no-usage",
+        dest="include_usage",
+        action="store_false",
+        help="with --stream: do not ask for the final usage chunk (stream_options)",
+    )
+    run.add_argument(
+        "--metrics-url",
+        type=http_url,
+        help="the frontend's Prometheus page, snapshot before and after (default: URL/metrics)",
+    )
+    run.add_argument(
+        "--no-metrics", action="store_true", help="do not read the frontend's /metrics"
+    )
+    run.add_argument(
+        "--label", help="a name for this run in reports, e.g. the backend or image"
+    )
+    run.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the results as JSON here, and the two /metrics snapshots next to it "
+        "(PATH without .json + .metrics-before.json / .metrics-after.json)",
+    )
 
     group = commands.add_parser("metrics", help="snapshot and compare Prometheus /metrics pages")
     metric_commands = group.add_subparsers(dest="metrics_command", required=True, metavar="ACTION")
@@ -185,21 +216,36 @@ def run_soak(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         prompt=args.prompt,
         timeout_s=args.timeout,
+        stream=args.stream,
+        include_usage=args.include_usage,
     )
     try:
         soak.check_reachable(args.url, args.timeout)
     except soak.Unreachable as e:
         print(f"soak: {e}; is the frontend running? (--url)", file=sys.stderr)
         return EXIT_UNREACHABLE
+    metrics_url = None if args.no_metrics else args.metrics_url or args.url.rstrip("/") + "/metrics"
+    before = _metrics_snapshot(metrics_url, "before", args.timeout)
     stop = threading.Event()
     previous = _on_interrupt(stop)
     try:
         report = soak.run(settings, stop)
     finally:
         _restore_interrupt(previous)
+    after = _metrics_snapshot(metrics_url, "after", args.timeout)
+    data = report.to_json()
+    data["label"] = args.label or urlsplit(args.url).netloc
+    if metrics_url is not None:
+        data["frontend_metrics"] = _frontend_metrics(metrics_url, before, after, args.model, data)
     print(soak.render(report))
+    if "frontend_metrics" in data:
+        print(reported.render(data["frontend_metrics"]))
     if args.json:
-        metrics.write_json(report.to_json(), args.json)
+        metrics.write_json(data, args.json)
+        stem = args.json[:-5] if args.json.endswith(".json") else args.json
+        for when, snap in (("before", before), ("after", after)):
+            if isinstance(snap, dict):
+                metrics.write_json(snap, f"{stem}.metrics-{when}.json")
     if not report.outcomes:
         print("soak: no request was sent", file=sys.stderr)
         return EXIT_FAILED
@@ -211,6 +257,33 @@ def run_soak(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _metrics_snapshot(url: str | None, when: str, timeout_s: float) -> dict[str, Any] | str | None:
+    """A /metrics snapshot, or the reason there is none (a soak does not fail for it)."""
+    if url is None:
+        return None
+    try:
+        return metrics.snapshot(url, when, metrics.fetch(url, timeout_s))
+    except metrics.MetricsError as e:
+        return f"{when} the soak: {e}"
+
+
+def _frontend_metrics(
+    url: str, before: Any, after: Any, model: str, measured: dict[str, Any]
+) -> dict[str, Any]:
+    for snap in (before, after):
+        if isinstance(snap, str):
+            return {"url": url, "error": snap}
+    window = reported.window(before, after, model)
+    return {
+        "url": url,
+        "before": before["time"],
+        "after": after["time"],
+        "window_s": after["unix_time"] - before["unix_time"],
+        "reported": window,
+        "vs_measured": reported.versus_measured(window, measured),
+    }
 
 
 def _on_interrupt(stop: threading.Event) -> Any:

@@ -68,6 +68,9 @@ def test_the_wheel_is_pure_python_and_holds_only_the_package():
     assert "dynamo_ci_tools/__main__.py" in modules and "dynamo_ci_tools/prom.py" in modules
     assert all(n.startswith("dynamo_ci_tools/") for n in modules), modules
     assert not [n for n in modules if n.endswith("_test.py") or n.endswith("conftest.py")]
+    assert "dynamo_ci_tools/reported.py" in modules  # soak's /metrics window
+    # The comparison report (matplotlib) is a host tool, not in the images' wheel.
+    assert not [n for n in modules if n.startswith("dynamo_ci_tools/report/")], modules
     assert "Requires-Dist" not in metadata  # standard library only
 
 

@@ -176,9 +176,41 @@ def test_ci_image_serves_and_its_soak_client_reports_percentiles():
             "--out", "/tmp/metrics.json",
         )  # fmt: skip
         snapshot = json.loads(docker("exec", serving.container, "cat", "/tmp/metrics.json").stdout)
+        # Streaming: TTFT/ITL from the SSE chunks, and the frontend's /metrics over the window.
+        stream = docker(
+            "exec", serving.container,
+            "python", "-m", "dynamo_ci_tools", "soak", "--url", f"http://127.0.0.1:{port}",
+            "--model", MODEL, "--stream", "--requests", "24", "--concurrency", "4",
+            "--max-tokens", "8", "--label", BACKEND, "--json", "/tmp/stream/soak.json",
+        )  # fmt: skip
+        print(stream.stdout.decode())
+        cat = docker("exec", serving.container, "cat", "/tmp/stream/soak.json")
+        streamed = json.loads(cat.stdout)
+        print(json.dumps(streamed))  # a result `dynamo_ci_tools.report` reads (--output=all)
+        files = docker("exec", serving.container, "ls", "/tmp/stream").stdout.decode().split()
     assert result["requests"] == {"total": 24, "ok": 24, "failed": 0}, result
     latency = result["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"], latency
     assert result["requests_per_s"] > 0 and result["completion_tokens"] > 0, result
     assert snapshot["label"] == BACKEND
     assert any(name.startswith("dynamo_") for name in snapshot["families"]), snapshot
+
+    assert streamed["stream"] is True and streamed["label"] == BACKEND
+    assert streamed["requests"] == {"total": 24, "ok": 24, "failed": 0}, streamed["errors"]
+    assert set(streamed["errors_by_kind"].values()) == {0}, streamed["errors_by_kind"]
+    ttft, itl, e2e = streamed["ttft_ms"], streamed["itl_ms"], streamed["latency_ms"]
+    assert 0 < ttft["p50"] <= ttft["p90"] <= ttft["p99"] and ttft["p50"] < e2e["p50"], streamed
+    assert 0 < itl["p50"] <= itl["p90"] <= itl["p99"] < e2e["max"], streamed
+    # The mocker generates max_tokens tokens; every one decodes to text (tiny_model.py).
+    tokens = streamed["output_tokens"]
+    assert tokens["usage"] == 24 * 8 and 0 < tokens["content_chunks"] <= tokens["usage"], tokens
+    assert streamed["output_tokens_per_s"]["usage"] > 0 and streamed["requests_per_s"] > 0
+    # The frontend's own counters over the soak's window agree with what the client counted.
+    window = streamed["frontend_metrics"]
+    assert "error" not in window, window
+    rows = {row["figure"]: row for row in window["vs_measured"]}
+    assert rows["requests"]["reported"] == 24 and rows["requests"]["difference_pct"] == 0
+    assert rows["output tokens (usage)"]["reported"] == 24 * 8, rows
+    assert 0 < rows["mean TTFT ms"]["reported"] < e2e["max"], rows
+    assert 0 < rows["mean ITL ms"]["reported"] < e2e["max"], rows
+    assert sorted(files) == ["soak.json", "soak.metrics-after.json", "soak.metrics-before.json"]
