@@ -53,11 +53,12 @@ def rate(hits: int, total: int) -> float | None:
 def processes_ran(counters: dict[str, int]) -> int | None:
     """The processes that ran here to the end: what neither cache served.
 
-    Pants 2.17 races each remote-cache lookup against a local run of the same process and
-    cancels the loser; `local_execution_requests` counts every local run that started, the
-    cancelled ones too. Every process passes the local cache first (its lookups count them
-    all); what it did not serve ran, unless a remote hit won the race. Without the local cache
-    (`--no-local-cache`) while remote hits won, the counters cannot tell: None."""
+    `local_execution_requests` counts every local run that started, also those Pants 2.17
+    cancelled: it races each remote-cache lookup against a local run of the same process and
+    drops the loser, and it restarts a running process that declared spare concurrency when
+    its share of the cores changes. Every process passes the local cache first (its lookups
+    count them all); what it did not serve ran, unless a remote hit won the race. Without the
+    local cache (`--no-local-cache`) while remote hits won, the counters cannot tell: None."""
     started = counters.get("local_execution_requests", 0)
     remote_won = counters.get("remote_cache_speculation_remote_completed_first", 0)
     if counters.get("local_cache_requests", 0):
@@ -89,7 +90,8 @@ def pants_summary(counters: dict[str, int]) -> dict:
         "local_hits": local_hits,
         "local_hit_rate": rate(local_hits, local),
         # Local runs that finished (their result was used), and those started and cancelled
-        # because a remote hit came back first (None: unknown, see processes_ran).
+        # (a remote hit came back first, or Pants restarted them; None: unknown, see
+        # processes_ran).
         "processes_run_locally": ran,
         "local_runs_started": started,
         "local_runs_cancelled": None if ran is None else started - ran,
@@ -186,7 +188,7 @@ def processes(pants: dict) -> str:
             "(with the local cache off, Pants' counters do not say how many)"
         )
     return f"{ran} processes ran" + (
-        f" ({cancelled} more started and cancelled: a remote hit came first)" if cancelled else ""
+        f" ({cancelled} more local runs started and were cancelled)" if cancelled else ""
     )
 
 

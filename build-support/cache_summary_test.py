@@ -79,9 +79,21 @@ def test_processes_ran_leaves_out_local_runs_a_remote_hit_cancelled() -> None:
     # The same workspace again (all from the local cache) ran 4: the host probes.
     assert pants["processes_run_locally"] == 4
     assert (pants["local_runs_started"], pants["local_runs_cancelled"]) == (9, 5)
-    assert "4 processes ran (5 more started and cancelled" in cache_summary.processes(pants)
+    assert cache_summary.processes(pants) == (
+        "4 processes ran (5 more local runs started and were cancelled)"
+    )
 
-    # No remote cache: every local run that started is one that ran.
+    # A real run with no remote cache at all (both caches down): 22 local runs started for 21
+    # processes; Pants restarted one (a resolve that declared spare concurrency) when its
+    # share of the cores changed.
+    restarted = {
+        "local_cache_requests": 21,
+        "local_cache_requests_uncached": 21,
+        "local_execution_requests": 22,
+        "remote_cache_requests": 0,
+    }
+    assert cache_summary.processes_ran(restarted) == 21
+    # Neither cache: every local run that started is one that ran.
     assert cache_summary.processes_ran({"local_execution_requests": 7}) == 7
     # Local cache off while remote hits won: the counters cannot tell how many runs finished.
     no_local = {"local_execution_requests": 9, "remote_cache_speculation_remote_completed_first": 5}
