@@ -135,8 +135,10 @@ def test_first_workspace_fills_both_caches(caches: TeamCaches, first) -> None:
     assert pants["remote_lookups"] > 0
     assert pants["remote_writes"] == pants["remote_misses"] > 0
     assert pants["remote_write_errors"] == 0
-    # Nothing hit, so nothing was cancelled: every local run that started, ran.
-    assert pants["processes_run_locally"] == pants["local_runs_started"] > 0
+    # Nothing hit: every process ran (Pants may have started some twice: it restarts a
+    # process that declared spare concurrency when its share of the cores changes).
+    assert pants["processes_run_locally"] == pants["local_lookups"] > 0
+    assert pants["local_runs_started"] >= pants["processes_run_locally"]
     # Both wheels compiled through sccache (C++ and Rust), and stored their objects in Redis.
     assert sccache["builds_compiled"] == len(WHEELS)
     assert set(sccache["by_language"]) == {"C++", "Rust"}
@@ -172,7 +174,7 @@ def test_second_workspace_is_served_remotely(caches: TeamCaches, first, second) 
     assert again.returncode == 0, tail(again.log)
     warm = again.summary["pants"]
     print(f"second workspace again (local cache): {again.seconds:.0f}s {warm}")
-    assert warm["remote_lookups"] == 0 and warm["local_runs_cancelled"] == 0, warm
+    assert warm["remote_lookups"] == 0, warm
     assert pants["processes_run_locally"] == warm["processes_run_locally"], (pants, warm)
 
 
