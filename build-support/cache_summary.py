@@ -3,11 +3,12 @@
     python3 build-support/cache_summary.py [--json FILE] [--dist DIR] -- ./pants package src::
     python3 build-support/cache_summary.py [--json FILE] --pants-log LOG [--since EPOCH]
 
-Runs the command (adding `--stats-log` after `./pants`) with its output shown as usual, then
-prints a short summary and writes it as JSON (default dist/cache-summary.json). Pants' figures
-come from the counters `--stats-log` prints; sccache's from the statistics each native wheel
-build adds to dist/sccache-stats/ (`[native-wheels].sccache`). A wheel build replayed from a
-cache compiled nothing in this run: it is counted as replayed, not as hits.
+Runs the command (adding `--stats-log` after `./pants`) with its output shown as usual, less
+the one warning that flag makes Pants print (about `hdrhistogram`), then prints a short summary
+and writes it as JSON (default dist/cache-summary.json). Pants' figures come from the counters
+`--stats-log` prints; sccache's from the statistics each native wheel build adds to
+dist/sccache-stats/ (`[native-wheels].sccache`). A wheel build replayed from a cache compiled
+nothing in this run: it is counted as replayed, not as hits.
 
 Standalone (stdlib only, Python 3.9+), so that it runs with whatever python3 a host has.
 """
@@ -49,11 +50,32 @@ def rate(hits: int, total: int) -> float | None:
     return round(100.0 * hits / total, 1) if total else None
 
 
+def processes_ran(counters: dict[str, int]) -> int | None:
+    """The processes that ran here to the end: what neither cache served.
+
+    `local_execution_requests` counts every local run that started, also those Pants 2.17
+    cancelled: it races each remote-cache lookup against a local run of the same process and
+    drops the loser, and it restarts a running process that declared spare concurrency when
+    its share of the cores changes. Every process passes the local cache first (its lookups
+    count them all); what it did not serve ran, unless a remote hit won the race. Without the
+    local cache (`--no-local-cache`) while remote hits won, the counters cannot tell: None."""
+    started = counters.get("local_execution_requests", 0)
+    remote_won = counters.get("remote_cache_speculation_remote_completed_first", 0)
+    if counters.get("local_cache_requests", 0):
+        not_served_locally = counters.get("local_cache_requests_uncached", 0) + counters.get(
+            "local_cache_read_errors", 0
+        )
+        return not_served_locally - remote_won
+    return started if not remote_won else None
+
+
 def pants_summary(counters: dict[str, int]) -> dict:
     remote = counters.get("remote_cache_requests", 0)
     remote_hits = counters.get("remote_cache_requests_cached", 0)
     local = counters.get("local_cache_requests", 0)
     local_hits = counters.get("local_cache_requests_cached", 0)
+    ran = processes_ran(counters)
+    started = counters.get("local_execution_requests", 0)
     return {
         "remote_lookups": remote,
         "remote_hits": remote_hits,
@@ -67,7 +89,12 @@ def pants_summary(counters: dict[str, int]) -> dict:
         "local_lookups": local,
         "local_hits": local_hits,
         "local_hit_rate": rate(local_hits, local),
-        "processes_run_locally": counters.get("local_execution_requests", 0),
+        # Local runs that finished (their result was used), and those started and cancelled
+        # (a remote hit came back first, or Pants restarted them; None: unknown, see
+        # processes_ran).
+        "processes_run_locally": ran,
+        "local_runs_started": started,
+        "local_runs_cancelled": None if ran is None else started - ran,
         "counters": counters,
     }
 
@@ -153,6 +180,18 @@ def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
 
 
+def processes(pants: dict) -> str:
+    ran, cancelled = pants["processes_run_locally"], pants["local_runs_cancelled"]
+    if ran is None:
+        return (
+            f"{pants['local_runs_started']} local runs started, some cancelled by remote hits "
+            "(with the local cache off, Pants' counters do not say how many)"
+        )
+    return f"{ran} processes ran" + (
+        f" ({cancelled} more local runs started and were cancelled)" if cancelled else ""
+    )
+
+
 def render(summary: dict) -> str:
     pants, sccache = summary["pants"], summary["sccache"]
     lines = [
@@ -161,7 +200,7 @@ def render(summary: dict) -> str:
         f"({percent(pants['remote_hit_rate'])}), {pants['remote_misses']} misses, "
         f"{pants['remote_read_errors']} read errors, {pants['remote_writes']} writes",
         f"  Pants local cache:  {pants['local_hits']}/{pants['local_lookups']} hits "
-        f"({percent(pants['local_hit_rate'])}); {pants['processes_run_locally']} processes ran",
+        f"({percent(pants['local_hit_rate'])}); {processes(pants)}",
     ]
     by_language = ", ".join(
         f"{lang} {c['hits']}/{c['hits'] + c['misses']}"
@@ -191,14 +230,23 @@ def with_stats_log(command: list[str]) -> list[str]:
     return command
 
 
+# What `--stats-log` makes Pants 2.17 print when `hdrhistogram` is not among its plugins (it
+# wants it for histograms this summary does not use): not a problem of the run, so not shown.
+STATS_LOG_WARNING = "[WARN] Please run with `--plugins=hdrhistogram`"
+
+
 def run_and_capture(command: list[str]) -> tuple[int, str]:
-    """Runs the command with its output shown, and returns its exit code and stderr."""
+    """Runs the command with its output shown (less STATS_LOG_WARNING if this script added
+    `--stats-log`), and returns its exit code and stderr."""
+    hide_stats_warning = with_stats_log(command) != command
+    command = with_stats_log(command)
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     captured = []
     for line in process.stderr:
-        sys.stderr.write(line)
         captured.append(line)
+        if not (hide_stats_warning and STATS_LOG_WARNING in line):
+            sys.stderr.write(line)
     return process.wait(), "".join(captured)
 
 
@@ -215,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     exit_code = 0
     if args.command:
         since = time.time()
-        exit_code, log = run_and_capture(with_stats_log(args.command))
+        exit_code, log = run_and_capture(args.command)
     else:
         since, log = args.since, args.pants_log.read_text()
     summary = summarize(log, args.dist / "sccache-stats", since)

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # The team's shared caches (docs/caching.md), started and stopped with one command:
 #
-#   build-support/team-caches.sh start|stop|status|settings
+#   build-support/team-caches.sh start|stop|status|verify|settings
+#
+#   start     start both servers (the BuildGrid PEX is built once, then reused while
+#             3rdparty/python/team-caches.lock is unchanged); after a crash, verify first
+#   stop      stop both (Redis saves its data on the way out)
+#   status    for each cache: up or down, entries, size on disk, limit
+#   verify    remove CAS blobs whose content does not match their digest, and say which
+#   settings  the client settings (DYNAMO_REMOTE_CACHE, SCCACHE_REDIS_ENDPOINT)
 #
 # * BuildGrid (REAPI: CAS + ActionCache, from PyPI through the `team-caches` resolve) for Pants'
-#   remote cache: disk CAS under $DATA_DIR/cas, in-memory LRU action cache.
-# * Redis (Debian's redis-server) for sccache: $DATA_DIR/redis, bounded with LRU eviction.
+#   remote cache: disk CAS under $DATA_DIR/cas; the action cache in Redis (database 1), so it
+#   survives a restart of BuildGrid.
+# * Redis (Debian's redis-server) for sccache (database 0) and BuildGrid's action cache:
+#   $DATA_DIR/redis, bounded with LRU eviction, snapshotted every 5 minutes and on stop.
 #
 # Settings (environment, or the flags in brackets):
 #   TEAM_CACHES_DATA_DIR    [--data-dir]    default ~/.cache/dynamo-team-caches
@@ -24,6 +33,11 @@ reapi_port="${TEAM_CACHES_REAPI_PORT:-50051}"
 redis_port="${TEAM_CACHES_REDIS_PORT:-6379}"
 redis_maxmemory="${TEAM_CACHES_REDIS_MAXMEMORY:-4gb}"
 bgd="${TEAM_CACHES_BGD:-}"
+# What the bgd PEX is built from: a PEX in the data dir is reused while this file is unchanged.
+bgd_lockfile="$repo_root/3rdparty/python/team-caches.lock"
+# Redis databases: sccache uses 0 (its default), BuildGrid's action cache 1.
+sccache_db=0
+action_cache_db=1
 
 say() { echo "team-caches: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -37,40 +51,62 @@ command="${1:-}"
 shift
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --data-dir) data_dir="$2"; shift 2 ;;
-    --bind) bind="$2"; shift 2 ;;
-    --reapi-port) reapi_port="$2"; shift 2 ;;
-    --redis-port) redis_port="$2"; shift 2 ;;
-    --bgd) bgd="$2"; shift 2 ;;
+    --data-dir | --bind | --reapi-port | --redis-port | --bgd)
+      [[ $# -ge 2 ]] || die "$1 needs a value"
+      case "$1" in
+        --data-dir) data_dir="$2" ;;
+        --bind) bind="$2" ;;
+        --reapi-port) reapi_port="$2" ;;
+        --redis-port) redis_port="$2" ;;
+        --bgd) bgd="$2" ;;
+      esac
+      shift 2
+      ;;
     *) die "unknown argument $1 (see: $0 help)" ;;
   esac
 done
 for port in "$reapi_port" "$redis_port"; do
-  [[ "$port" =~ ^[0-9]+$ ]] || die "port '$port' is not a number; set TEAM_CACHES_*_PORT or --*-port"
+  [[ "$port" =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) \
+    || die "port '$port' is not a port number; set TEAM_CACHES_*_PORT or --*-port"
 done
+[[ "$bind" =~ ^[A-Za-z0-9.:-]+$ ]] || die "bind address '$bind' is not an address; set TEAM_CACHES_BIND or --bind"
+# The data dir is written into BuildGrid's YAML configuration, between double quotes.
+[[ "$data_dir" != *[\"\\$'\n']* ]] || die "the data dir '$data_dir' contains a quote, a backslash or a newline"
+[[ "$redis_maxmemory" =~ ^[0-9]+([kKmMgG][bB]?)?$ ]] \
+  || die "TEAM_CACHES_REDIS_MAXMEMORY='$redis_maxmemory' is not a size (e.g. 4gb, 512mb)"
 
 bgd_pid="$data_dir/bgd.pid"
 redis_pid="$data_dir/redis.pid"
+cas_objects="$data_dir/cas/cas/objects"  # BuildGrid's disk storage: objects/<2 hex>/<62 hex>
 
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # A port answers when a TCP connect succeeds (bash's /dev/tcp: no extra tools).
 answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 client_host() { [[ "$bind" == 0.0.0.0 ]] && echo 127.0.0.1 || echo "$bind"; }
+redis_cli() { redis-cli -h "$(client_host)" -p "$redis_port" "$@"; }
+human() { numfmt --to=iec-i --suffix=B "$1"; }
 
-write_bgd_config() {
-  cat >"$data_dir/bgd.yml" <<EOF
+bgd_config() {
+  cat <<EOF
 # Written by build-support/team-caches.sh; edited copies are overwritten on start.
 server:
   - !channel
     address: "$bind:$reapi_port"
     insecure-mode: true
+connections:
+  - !redis-connection &redis
+    host: "$(client_host)"
+    port: $redis_port
+    db: $action_cache_db
 storages:
   - !disk-storage &cas
-    path: $data_dir/cas
+    path: "$data_dir/cas"
 caches:
-  - !lru-action-cache &action-cache
+  # Action digest -> the ActionResult's digest (the ActionResult itself is a CAS blob). An
+  # entry whose blobs are gone is dropped at its next lookup.
+  - !redis-action-cache &action-cache
     storage: *cas
-    max-cached-refs: 100000
+    redis: *redis
     allow-updates: true
     cache-failed-actions: false
 instances:
@@ -85,14 +121,34 @@ instances:
 EOF
 }
 
+lockfile_sha256() {
+  [[ -f "$bgd_lockfile" ]] || die "$bgd_lockfile is missing; give a built PEX with TEAM_CACHES_BGD"
+  sha256sum "$bgd_lockfile" | cut -c1-64
+}
+
+# The bgd PEX to run: TEAM_CACHES_BGD, else the one in the data dir while the lockfile it was
+# built from is unchanged (its sha256 is kept beside it), else a new build.
 find_bgd() {
   if [[ -n "$bgd" ]]; then
     [[ -f "$bgd" ]] || die "bgd PEX '$bgd' does not exist; build it with ./pants package build-support:bgd"
     return
   fi
+  local want have
+  want="$(lockfile_sha256)"
+  have="$(cat "$data_dir/bgd.pex.lock-sha256" 2>/dev/null || true)"
+  if [[ -f "$data_dir/bgd.pex" && "$have" == "$want" ]]; then
+    bgd="$data_dir/bgd.pex"
+    say "reusing $bgd (team-caches.lock unchanged)"
+    return
+  fi
+  if [[ -f "$data_dir/bgd.pex" ]]; then
+    say "team-caches.lock changed since $data_dir/bgd.pex was built: rebuilding it"
+  fi
   say "building BuildGrid's server (./pants package build-support:bgd)"
   (cd "$repo_root" && ./pants package build-support:bgd >&2)
-  cp "$repo_root/dist/build-support/bgd.pex" "$data_dir/bgd.pex"
+  cp "$repo_root/dist/build-support/bgd.pex" "$data_dir/bgd.pex.tmp"
+  mv "$data_dir/bgd.pex.tmp" "$data_dir/bgd.pex"
+  echo "$want" >"$data_dir/bgd.pex.lock-sha256"
   bgd="$data_dir/bgd.pex"
 }
 
@@ -113,8 +169,8 @@ start() {
   else
     command -v redis-server >/dev/null || die "redis-server is missing: apt-get install redis-server (build-support/provision-host.sh does it as root)"
     answers "$(client_host)" "$redis_port" && die "port $redis_port is taken; set TEAM_CACHES_REDIS_PORT"
-    # A cache, not a database: bounded, evicting the least recently used, snapshotted so a
-    # restart keeps it.
+    # A cache, not a database: bounded, evicting the least recently used key of either
+    # database, snapshotted so that a restart keeps it.
     redis-server --bind "$bind" --port "$redis_port" --dir "$data_dir/redis" \
       --daemonize yes --pidfile "$redis_pid" --logfile "$data_dir/redis.log" \
       --maxmemory "$redis_maxmemory" --maxmemory-policy allkeys-lru \
@@ -124,10 +180,18 @@ start() {
   fi
   if alive "$bgd_pid"; then
     say "BuildGrid already running (pid $(cat "$bgd_pid"))"
+    if [[ "$(bgd_config)" != "$(cat "$data_dir/bgd.yml" 2>/dev/null)" ]]; then
+      say "warning: it runs an older configuration than this script writes; run stop, then start"
+    fi
   else
     answers "$(client_host)" "$reapi_port" && die "port $reapi_port is taken; set TEAM_CACHES_REAPI_PORT"
+    if [[ -f "$bgd_pid" ]]; then
+      # A pid file without its process: BuildGrid (or the host) went down without stop.
+      say "BuildGrid did not stop cleanly (pid $(cat "$bgd_pid") is gone): verifying the CAS first"
+      verify
+    fi
     find_bgd
-    write_bgd_config
+    bgd_config >"$data_dir/bgd.yml"
     # setsid: the server outlives this shell (and a `pants run`).
     setsid nohup "$bgd" server start "$data_dir/bgd.yml" >"$data_dir/bgd.log" 2>&1 </dev/null &
     echo $! >"$bgd_pid"
@@ -149,17 +213,69 @@ stop_one() {  # stop_one NAME PIDFILE
   rm -f "$2"
 }
 
-status() {
-  local rc=0
-  if alive "$bgd_pid" && answers "$(client_host)" "$reapi_port"; then
-    say "BuildGrid: up, grpc://$(client_host):$reapi_port (pid $(cat "$bgd_pid"))"
-  else
-    say "BuildGrid: down"; rc=1
+# Every blob of the disk CAS is a file named by the sha256 of its content. A file whose content
+# hashes to another name (overwritten, truncated, bit rot) is removed: BuildGrid then reports
+# it missing, its action-cache entries are dropped at their next lookup, and the next writer
+# build that needs it uploads it again. Safe while BuildGrid runs (it writes each blob to a
+# temporary file and links it into place whole).
+verify() {
+  local checked=0 removed=0 removed_bytes=0 sum path name size
+  if [[ -d "$cas_objects" ]]; then
+    while IFS= read -r line; do
+      sum="${line%% *}"
+      path="${line#*  }"
+      name="${path#"$cas_objects"/}"
+      name="${name/\//}"
+      checked=$((checked + 1))
+      [[ "$sum" == "$name" ]] && continue
+      size="$(stat -c %s "$path")"
+      rm -f -- "$path"
+      removed=$((removed + 1))
+      removed_bytes=$((removed_bytes + size))
+      say "removed blob $name ($size bytes): its content hashes to $sum"
+    done < <(find "$cas_objects" -type f -print0 | xargs -0 -r sha256sum --)
   fi
-  if alive "$redis_pid" && answers "$(client_host)" "$redis_port"; then
-    say "redis: up, redis://$(client_host):$redis_port (pid $(cat "$redis_pid"))"
+  say "verified the CAS: $checked blobs checked, $removed removed ($removed_bytes bytes)"
+}
+
+cas_figures() {  # "<blobs> blobs, <size> on disk"
+  local blobs=0 bytes=0
+  if [[ -d "$cas_objects" ]]; then
+    blobs="$(find "$cas_objects" -type f | wc -l)"
+    bytes="$(du -sb "$data_dir/cas" | cut -f1)"
+  fi
+  echo "$blobs blobs, $(human "$bytes") on disk"
+}
+
+redis_info() {  # redis_info FIELD: a field of INFO (without its trailing \r)
+  redis_cli INFO | tr -d '\r' | sed -n "s/^$1://p"
+}
+
+status() {
+  local rc=0 free=0 disk_redis=0
+  if [[ -d "$data_dir" ]]; then
+    free="$(df -B1 --output=avail "$data_dir" | tail -n 1)"
+    [[ -d "$data_dir/redis" ]] && disk_redis="$(du -sb "$data_dir/redis" | cut -f1)"
+  fi
+  if alive "$bgd_pid" && answers "$(client_host)" "$reapi_port"; then
+    echo "BuildGrid: up, grpc://$(client_host):$reapi_port (pid $(cat "$bgd_pid"))"
   else
-    say "redis: down"; rc=1
+    echo "BuildGrid: down"; rc=1
+  fi
+  echo "  CAS: $(cas_figures) ($data_dir/cas); limit: none, BuildGrid's disk storage never" \
+    "evicts ($(human "$free") free on its filesystem)"
+  if alive "$redis_pid" && answers "$(client_host)" "$redis_port"; then
+    echo "redis: up, redis://$(client_host):$redis_port (pid $(cat "$redis_pid"))"
+    echo "  action cache: $(redis_cli -n "$action_cache_db" DBSIZE) entries (database $action_cache_db)"
+    echo "  sccache: $(redis_cli -n "$sccache_db" DBSIZE) entries (database $sccache_db)"
+    echo "  memory: $(redis_info used_memory_human) used of $(redis_info maxmemory_human)" \
+      "(limit; $(redis_info maxmemory_policy): the least recently used key of either database" \
+      "is evicted); $(human "$disk_redis") on disk ($data_dir/redis, last saved" \
+      "$(date -d "@$(redis_info rdb_last_save_time)" '+%F %T'))"
+  else
+    echo "redis: down"; rc=1
+    echo "  action cache, sccache: $(human "$disk_redis") on disk ($data_dir/redis);" \
+      "limit: $redis_maxmemory of memory when it runs"
   fi
   return $rc
 }
@@ -177,6 +293,7 @@ case "$command" in
   start) start ;;
   stop) stop_one BuildGrid "$bgd_pid"; stop_one redis "$redis_pid" ;;
   status) status ;;
+  verify) verify ;;
   settings) settings ;;
   help | -h | --help) usage ;;
   *) say "unknown command '$command'"; usage ;;

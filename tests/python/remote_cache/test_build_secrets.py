@@ -7,11 +7,13 @@ log, and the build gets it through no build arg.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -38,37 +40,44 @@ def sccache_binary() -> Path:
 
 @pytest.fixture
 def redis_with_password(tmp_path: Path):
+    """A Redis that requires a planted password. The password never enters a command line
+    (where `ps` would show it): redis-server reads it from a config file only its owner can
+    read, redis-cli from REDISCLI_AUTH."""
     password = f"planted-{secrets.token_hex(16)}"
     port = free_port()
-    subprocess.run(
-        [
-            "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--requirepass",
-            password,
-            "--save",
-            "",
-            "--daemonize",
-            "yes",
-            "--dir",
-            str(tmp_path),
-            "--pidfile",
-            str(tmp_path / "redis.pid"),
-            "--logfile",
-            str(tmp_path / "redis.log"),
-        ],
-        check=True,
+    config = tmp_path / "redis.conf"
+    config.touch(mode=0o600)
+    config.write_text(
+        f"bind 127.0.0.1\nport {port}\nrequirepass {password}\nsave \"\"\n"
+        f"daemonize yes\ndir {tmp_path}\npidfile {tmp_path / 'redis.pid'}\n"
+        f"logfile {tmp_path / 'redis.log'}\n"
     )
-    cli = ["redis-cli", "-p", str(port), "--no-auth-warning", "-a", password]
-    for _ in range(50):
-        if subprocess.run([*cli, "PING"], capture_output=True, text=True).stdout.strip() == "PONG":
-            break
-        subprocess.run(["sleep", "0.1"])
-    yield port, password, cli
-    subprocess.run([*cli, "SHUTDOWN", "NOSAVE"], capture_output=True)
+    subprocess.run(["redis-server", str(config)], check=True)
+    cli = ["redis-cli", "-p", str(port)]
+    cli_env = {**os.environ, "REDISCLI_AUTH": password}
+
+    def redis_cli(*args: str, timeout: float = 10) -> str:
+        return subprocess.run(
+            [*cli, *args], env=cli_env, capture_output=True, text=True, timeout=timeout
+        ).stdout.strip()
+
+    def answers() -> bool:
+        try:
+            return redis_cli("PING", timeout=2) == "PONG"
+        except subprocess.TimeoutExpired:  # something on the port that does not reply
+            return False
+
+    deadline = time.monotonic() + 10
+    while not answers():
+        if time.monotonic() > deadline:
+            log = tmp_path / "redis.log"
+            pytest.fail(
+                f"redis-server on port {port} did not answer PING within 10 s; its log "
+                f"({log}):\n{log.read_text() if log.exists() else '(none)'}"
+            )
+        time.sleep(0.1)
+    yield port, password, redis_cli
+    redis_cli("SHUTDOWN", "NOSAVE")
 
 
 def test_secret_is_used_and_left_nowhere(redis_with_password, tmp_path: Path) -> None:
@@ -109,7 +118,7 @@ def test_secret_is_used_and_left_nowhere(redis_with_password, tmp_path: Path) ->
         log = build.stdout + build.stderr
         assert build.returncode == 0, log
         # The secret was really used: sccache wrote the object to the Redis that needs it.
-        assert int(subprocess.check_output([*redis_cli, "DBSIZE"], text=True)) > 0, log
+        assert int(redis_cli("DBSIZE")) > 0, log
         assert "redis, name: redis://127.0.0.1" in log  # sccache's stats: its store
         assert password not in log
 
