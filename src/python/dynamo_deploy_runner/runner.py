@@ -257,16 +257,20 @@ class Deployment:
             self.volume = None
 
 
-def orphans() -> list[str]:
-    """Containers of earlier runs on this host whose runner is gone (killed with SIGKILL)."""
-    out = docker("ps", "-a", "--filter", f"label={LABEL}.owner", "--format",
-                 f'{{{{.Names}}}} {{{{.Label "{LABEL}.owner"}}}}', check=False)  # fmt: skip
-    found = []
-    for line in out.stdout.decode().splitlines():
-        name, _, owner = line.partition(" ")
-        host, _, pid = owner.rpartition(":")
-        if host == socket.gethostname() and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            found.append(name)
+def orphans() -> tuple[list[str], list[str]]:
+    """Containers and volumes of earlier runs on this host whose runner is gone (SIGKILL)."""
+    found: tuple[list[str], list[str]] = ([], [])
+    owner = f'{{{{.Label "{LABEL}.owner"}}}}'
+    listings = (("ps", "-a", "--format", "{{.Names}} " + owner),
+                ("volume", "ls", "--format", "{{.Name}} " + owner))  # fmt: skip
+    for kind, listing in enumerate(listings):
+        out = docker(*listing, "--filter", f"label={LABEL}.owner", check=False)
+        for line in out.stdout.decode().splitlines():
+            name, _, who = line.partition(" ")
+            host, _, pid = who.rpartition(":")
+            gone = pid.isdigit() and not os.path.exists(f"/proc/{pid}")
+            if host == socket.gethostname() and gone:
+                found[kind].append(name)
     return found
 
 
@@ -298,11 +302,14 @@ def ignore_signals() -> None:
 def run(spec: Spec, image_ids: Mapping[str, str], http_port: int | None) -> int:
     parent = os.getppid()
     install_signal_handlers()
-    left = orphans()
-    if left:
+    containers_left, volumes_left = orphans()
+    if containers_left or volumes_left:
+        remove = [f"docker rm -f {' '.join(containers_left)}"] if containers_left else []
+        remove += [f"docker volume rm {' '.join(volumes_left)}"] if volumes_left else []
         print(
-            "note: containers of earlier deployments whose runner was killed are still here: "
-            f"{' '.join(left)} (remove them with `docker rm -f {' '.join(left)}`)",
+            "note: earlier deployments whose runner was killed left containers "
+            f"{containers_left} and volumes {volumes_left}; remove them with: "
+            + " && ".join(remove),
             file=sys.stderr,
         )
     deployment = Deployment(spec, image_ids, http_port=http_port)

@@ -4,7 +4,8 @@ Each starts the deployment from its spec with the image Pants built for this run
 docker-info.json), serves requests through the frontend with the official OpenAI client and
 reads the answers' text; the disaggregated one also shows, from the workers' own logs, that
 each request's prefill ran on the prefill worker and its decode on the decode worker. The
-last test runs the runner as `./pants run` does and stops it with SIGTERM.
+last tests run the runner as `./pants run` does, stop it with SIGTERM and SIGINT, and kill
+it with SIGKILL (what it left is named by the next run).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 import openai
 import pytest
 
-from dynamo_deploy_runner.runner import LABEL, Deployment, image_ids_from_info
+from dynamo_deploy_runner.runner import LABEL, Deployment, image_ids_from_info, orphans
 from dynamo_deploy_runner.spec import load
 from smoke.docker_helpers import docker, wait_until
 
@@ -90,9 +91,9 @@ def test_disagg_prefills_on_the_prefill_worker_and_decodes_on_the_decode_worker(
     assert labelled("container", run_id) == [] and labelled("volume", run_id) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_the_runner_removes_what_it_started_on_a_signal(sig):
-    """`python -m dynamo_deploy_runner`, as `./pants run deploy:agg` starts it."""
+def start_runner() -> tuple[subprocess.Popen, str, list[str]]:
+    """`python -m dynamo_deploy_runner deploy/agg.yaml`, as `./pants run deploy:agg` starts
+    it; returns once it says the deployment is up."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "dynamo_deploy_runner", "deploy/agg.yaml", "--info-root", "."],
         stdout=subprocess.PIPE,
@@ -100,15 +101,23 @@ def test_the_runner_removes_what_it_started_on_a_signal(sig):
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     output = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        output.append(line)
+        if " is up: " in line or not line:
+            break
+    if " is up: " not in output[-1]:
+        proc.kill()
+        raise AssertionError("".join(output))
+    run_id = re.search(r"dynamo-deploy-agg-([0-9a-f]{8})-", "".join(output)).group(1)
+    return proc, run_id, output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_the_runner_removes_what_it_started_on_a_signal(sig):
+    proc, run_id, output = start_runner()
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline().decode()
-            output.append(line)
-            if " is up: " in line or not line:
-                break
-        assert " is up: " in output[-1], "".join(output)
-        run_id = re.search(r"dynamo-deploy-agg-([0-9a-f]{8})-", "".join(output)).group(1)
         assert len(labelled("container", run_id)) == 3
         proc.send_signal(sig)
         rest, _ = proc.communicate(timeout=60)
@@ -119,3 +128,19 @@ def test_the_runner_removes_what_it_started_on_a_signal(sig):
     assert "removed 3 containers of agg" in rest.decode()
     wait_until(lambda: not labelled("container", run_id), 10, what="the containers to go")
     assert labelled("volume", run_id) == []
+
+
+def test_what_a_killed_runner_left_is_named_by_the_next():
+    proc, run_id, _ = start_runner()
+    proc.kill()  # SIGKILL: no cleanup can run
+    proc.wait()
+    try:
+        containers, volumes = orphans()
+        ours = labelled("container", run_id)
+        assert len(ours) == 3
+        names = docker("inspect", "-f", "{{.Name}}", *ours).stdout.decode().split()
+        assert {n.lstrip("/") for n in names} <= set(containers)
+        assert f"dynamo-deploy-agg-{run_id}" in volumes
+    finally:
+        docker("rm", "-f", *labelled("container", run_id), check=False)
+        docker("volume", "rm", f"dynamo-deploy-agg-{run_id}", check=False)
