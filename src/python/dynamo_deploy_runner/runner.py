@@ -182,13 +182,15 @@ class Deployment:
                 else ["--no-healthcheck"]
             )
             env = [arg for k, v in c.env.items() for arg in ("-e", f"{k}={v}")]
+            # create, record, then start: a container that fails to start is still removed.
             container_id = docker(
-                "run", "-d", "--name", name, *self._labels(),
+                "create", "--name", name, *self._labels(),
                 "--label", f"{LABEL}.service={c.service}",
                 "--network", "host", "-v", f"{self.volume}:{WORKDIR}",
                 *env, *health, self.image_ids[c.image], *c.argv,
             ).stdout.decode().strip()  # fmt: skip
             self.running.append(Running(c, name, container_id))
+            docker("start", container_id)
             self.log(f"started {name} ({c.image}): {' '.join(c.argv)}")
         self.wait_ready()
 
