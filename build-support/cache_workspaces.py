@@ -32,6 +32,8 @@ WORKSPACE_ENTRIES = (
     "plugins",
     "src",
     "build-support",
+    # The deployment specs: src/ and plugins/ tests depend on them (deploy:specs).
+    "deploy",
 )
 TEAM_CACHES = Path(__file__).resolve().parent / "team-caches.sh"
 # What the workspaces build and test: both native wheels (Rust, C++) and a small test target.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 # The in-repo plugins (pants.toml: backend_packages).
-PLUGINS = ("dynamo_images", "dynamo_wheels", "dynamo_gpu")
+PLUGINS = ("dynamo_images", "dynamo_wheels", "dynamo_gpu", "dynamo_deploy")
 
 
 def pants(root: Path, *args: str) -> str:
@@ -62,7 +62,8 @@ def test_help_names_each_plugin_target_and_subsystem(help_all: dict) -> None:
         *ours(help_all["name_to_target_type_info"]),
         *(scope for scope in ours(help_all["scope_to_help_info"]) if scope),
     ]
-    assert {"native_wheel", "gpu_smoke_test", "image-reuse", "gpu-smoke"} <= set(names)
+    expected = {"native_wheel", "gpu_smoke_test", "dynamo_deployment", "image-reuse", "gpu-smoke"}
+    assert expected <= set(names)
     for name in names:
         text = pants(Path.cwd(), "help", name)
         assert f"`{name}`" in text, text[:500]
