@@ -38,6 +38,7 @@ WORKSPACE_ENTRIES = (
 TEAM_CACHES = Path(__file__).resolve().parent / "team-caches.sh"
 # What the workspaces build and test: both native wheels (Rust, C++) and a small test target.
 WHEELS = ("src/rust/imagekit:wheel", "src/cpp/hostxfer:wheel")
+# A small, pure test target (no engine, no warnings): build-support/BUILD keeps it so.
 TEST_TARGET = "build-support:tests"
 
 
