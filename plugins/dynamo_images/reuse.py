@@ -183,6 +183,7 @@ class DockerEngine:
     tags_by_id: FrozenDict[str, frozenset[str]]
     data_root: str = ""  # where its images live, when the engine is this machine's
     sizes: FrozenDict[str, int] = FrozenDict()
+    all_tags: frozenset[str] = frozenset()  # every tag of every image, for the disk pre-flight
 
 
 # $1 docker: `<engine ID>\t<data root>` on the first line, then one
@@ -235,6 +236,7 @@ async def docker_engine(
         FrozenDict((i, frozenset(t)) for i, t in tags.items()),
         data_root,
         FrozenDict(sizes),
+        frozenset().union(*tags.values()),
     )
 
 
@@ -365,7 +367,7 @@ async def disk_preflight(
         additional_tags=tuple(chain.from_iterable(additional_tags)),
     )
     tags = {tag.full_name for registry in refs for tag in registry.tags}
-    if tags <= set().union(*engine.tags_by_id.values()):
+    if tags <= engine.all_tags:
         return
     entries = await Get(DigestEntries, Digest, context.digest)
     files = [e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry)]
