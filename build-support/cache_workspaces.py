@@ -154,6 +154,15 @@ class Workspace:
                 shutil.copy2(src, root / entry)
         return cls(root, parent / "store", named_caches or parent / "named_caches")
 
+    def pants_args(self, *args: str, pantsd: bool = False) -> list[str]:
+        """Pants' arguments for a run in this workspace, on its own store and caches."""
+        return [
+            "--pantsd" if pantsd else "--no-pantsd",
+            f"--local-store-dir={self.store}",
+            f"--named-caches-dir={self.named_caches}",
+            *args,
+        ]
+
     def pants(
         self,
         *args: str,
@@ -166,16 +175,8 @@ class Workspace:
         Pants' output first contains `text`. Without pantsd by default: each run starts
         cold, like a new machine's first."""
         start = time.time()
-        command = [
-            "./pants",
-            "--pantsd" if pantsd else "--no-pantsd",
-            "--stats-log",
-            f"--local-store-dir={self.store}",
-            f"--named-caches-dir={self.named_caches}",
-            *args,
-        ]
         process = subprocess.Popen(
-            command,
+            ["./pants", "--stats-log", *self.pants_args(*args, pantsd=pantsd)],
             cwd=self.root,
             env={**os.environ, "DYNAMO_SKIP_PROVISION": "1", **env},
             stdout=subprocess.PIPE,

@@ -324,10 +324,7 @@ def summarized_run(workspace: Workspace, env: dict[str, str]) -> tuple[int, str,
         str(summary_file),
         "--",
         "./pants",
-        "--no-pantsd",
-        f"--local-store-dir={workspace.store}",
-        f"--named-caches-dir={workspace.named_caches}",
-        *BUILD,
+        *workspace.pants_args(*BUILD),
     ]
     run = subprocess.run(
         command,
