@@ -89,12 +89,13 @@ def _lockfile_target(resolve):
 
 
 def image_requirements():
-    """3rdparty/python: each buildable backend's stack and dev tools, in its own resolve."""
+    """3rdparty/python: each buildable backend's requirements and dev tools
+    (`<backend>-requirements`, `<backend>-dev-tools`), in the backend's own resolve."""
     _check_prelude()
     for name in buildable_backends():
         resolve = image_resolve(name)
         for target, requirements in (
-            (name + "-stack", backends()[name]["requirements"]),
+            (name + "-requirements", backends()[name]["requirements"]),
             (name + "-dev-tools", DEV_TOOLS),
         ):
             python_requirement(
@@ -208,12 +209,12 @@ def dynamo_backend_images(backend):
     pex_dir = here.replace("/", ".")
     pex_binary(
         name="python-env",
-        dependencies=["3rdparty/python:{}-stack".format(backend)],
+        dependencies=["3rdparty/python:{}-requirements".format(backend)],
         resolve=resolve,
         layout="packed",
         include_tools=True,
         execution_mode="venv",
-        description="The {} runtime's Python stack, installed into {}".format(backend, VENV),
+        description="The {} runtime's Python environment, installed into {}".format(backend, VENV),
     )
     pex_binary(
         name="dev-tools",

@@ -171,14 +171,16 @@ def test_every_backend_has_every_stage_each_on_the_one_below(rule_runner: RuleRu
     assert "/tmp/wheels/dynamo_ci_tools-*.whl" in instructions(rule_runner, ci)
 
 
-def test_each_backend_resolves_its_stack_in_its_own_resolve(rule_runner: RuleRunner) -> None:
+def test_each_backend_resolves_its_requirements_in_its_own_resolve(
+    rule_runner: RuleRunner,
+) -> None:
     with_prelude(rule_runner)
     nixl = {}
     for backend in BUILDABLE:
         env = rule_runner.get_target(Address(f"containers/{backend}", target_name="python-env"))
         assert env[PythonResolveField].value == f"images-{backend}"
         requirements = rule_runner.get_target(
-            Address("3rdparty/python", target_name=f"{backend}-stack")
+            Address("3rdparty/python", target_name=f"{backend}-requirements")
         )
         # The lockfile is a dependency: a pin change marks this backend's images changed.
         lockfile = f"3rdparty/python/images-{backend}.lock:_images-{backend}_lockfile"
@@ -195,9 +197,9 @@ def test_requirements_are_declared_for_the_buildable_backends_only(rule_runner: 
     """(That pants.toml has a resolve for each of them: images_data_test.py.)"""
     with_prelude(rule_runner)
     declared = {
-        t.address.target_name[: -len("-stack")]
+        t.address.target_name[: -len("-requirements")]
         for t in rule_runner.request(AllTargets, [])
-        if t.address.target_name.endswith("-stack")
+        if t.address.target_name.endswith("-requirements")
     }
     assert declared == set(BUILDABLE)
 
