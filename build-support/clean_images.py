@@ -3,7 +3,7 @@
     python3 build-support/clean_images.py [--keep N] [--apply] [--target ADDRESS]
 
 Every image the repo builds carries its Pants address in the label `ai.dynamo.build.target`
-(containers/stack.py: BUILT_BY_LABEL); images without it are never looked at. Per target and
+(containers/images_data.py: BUILT_BY_LABEL); images without it are never looked at. Per target and
 architecture it keeps:
 
 - every image that holds a current tag, one that names no commit (`runtime`,

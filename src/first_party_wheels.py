@@ -4,7 +4,7 @@
 def first_party_wheel(description):
     """The targets of one wheel under src/ (pyproject.toml and python/ beside the BUILD file).
 
-    :wheel          what images install (containers/stack.py: STAGE_WHEELS) and tests test
+    :wheel          what images install (containers/images_data.py: STAGE_WHEELS) and tests test
     :lib            its Python half, for lint
     :wheel-rebuild  a second, independent build (another sandbox, another time, never through
                     sccache); the reproducibility test compares it with :wheel byte for byte

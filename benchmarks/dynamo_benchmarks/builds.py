@@ -48,9 +48,9 @@ def lock_pins(lockfile: Path) -> dict[str, str]:
 
 
 def requirements_of(peeked: list[dict], backend: str) -> tuple[list[str], list[str]]:
-    """(stack, dev tools) from `./pants peek` of the backend's two requirement targets."""
+    """(requirements, dev tools) from `./pants peek` of the backend's two requirement targets."""
     by_name = {t["address"].rsplit(":", 1)[1]: t["requirements"] for t in peeked}
-    return by_name[f"{backend}-stack"], by_name[f"{backend}-dev-tools"]
+    return by_name[f"{backend}-requirements"], by_name[f"{backend}-dev-tools"]
 
 
 def ca_bundle() -> Path:
@@ -110,12 +110,12 @@ class OursBuild:
         return self.tag("containers.base/runtime-amd64"), self.tag("containers.base/devel")
 
     def requirements(self) -> tuple[list[str], list[str]]:
-        """(the backend's stack, its dev tools): the requirement strings of its targets."""
+        """(the backend's requirements, its dev tools): the requirement strings of its targets."""
         output = self.workspace.root / "dist" / "benchmark-requirements.json"
         self.pants(
             "peek",
             f"--output-file={output}",
-            f"3rdparty/python:{self.backend}-stack",
+            f"3rdparty/python:{self.backend}-requirements",
             f"3rdparty/python:{self.backend}-dev-tools",
         )
         return requirements_of(json.loads(output.read_text()), self.backend)

@@ -55,9 +55,12 @@ def test_the_baseline_context_has_the_same_pins_and_sources(tmp_path: Path) -> N
 
 
 def test_requirements_are_taken_by_target_name_not_order() -> None:
-    # `peek` lists targets sorted by address: dev-tools comes before stack.
+    # `peek` lists targets sorted by address: dev-tools comes before requirements.
     peeked = [
         {"address": "3rdparty/python:vllm-dev-tools", "requirements": ["pytest>=8,<9"]},
-        {"address": "3rdparty/python:vllm-stack", "requirements": ["ai-dynamo[vllm]==1.4.2"]},
+        {
+            "address": "3rdparty/python:vllm-requirements",
+            "requirements": ["ai-dynamo[vllm]==1.4.2"],
+        },
     ]
     assert requirements_of(peeked, "vllm") == (["ai-dynamo[vllm]==1.4.2"], ["pytest>=8,<9"])

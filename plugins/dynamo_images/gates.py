@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 COLLECTOR = "sbom_collector.py"
 # Where the image family's budgets are set (the BUILD prelude).
-SIZE_BUDGETS_HOME = "containers/stack.py: SIZE_BUDGETS"
+SIZE_BUDGETS_HOME = "containers/images_data.py: SIZE_BUDGETS"
 SBOM_ENDING = "sbom.cdx.json"
 # Fixed, so that the same image always gets the same SBOM, serial number included.
 _SERIAL_NAMESPACE = uuid.UUID("5b0f5a3e-8d0c-4c1e-9f57-0d3e2a7c9b61")

@@ -33,7 +33,7 @@ FRAMEWORK_MODULES = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm
 @dataclass(frozen=True)
 class Context:
     expect_gpus: int = 1
-    # None: read the image's DYNAMO_BACKEND (containers/stack.py sets it in every image).
+    # None: read the image's DYNAMO_BACKEND (containers/images_templates.py sets it in every image).
     framework: str | None = None
     workdir: str = "/tmp/dynamo-gpu-checks"
     serve_timeout_s: float = 600.0

@@ -1,9 +1,12 @@
-"""A RuleRunner that reads the image family's BUILD files through containers/stack.py."""
+"""A RuleRunner that reads the image family's BUILD files through its preludes (containers/)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
+import toml  # pants: no-infer-dep (Pants' own dependency)
 from pants.backend.python.target_types import PexBinary, PythonRequirementTarget
 from pants.backend.shell.target_types import ShellCommandTarget, ShellSourceTarget
 from pants.testutil.rule_runner import RuleRunner
@@ -11,25 +14,35 @@ from pants.testutil.rule_runner import RuleRunner
 from dynamo_images import register
 from dynamo_images.testutil import plugin_rules
 
-PRELUDE = "containers/stack.py"
+# The image family's preludes (data, templates, macros), as pants.toml lists them.
+PRELUDES = tuple(
+    glob
+    for glob in toml.loads(Path("pants.toml").read_text())["GLOBAL"]["build_file_prelude_globs"]
+    if glob.startswith("containers/")
+)
+IMAGES_DATA = "containers/images_data.py"
+IMAGES_TEMPLATES = "containers/images_templates.py"
+PRELUDE_OPTION = f"--build-file-prelude-globs={list(PRELUDES)!r}"
 
 
-def prelude_data() -> dict:
-    """The prelude's globals (its data and functions), read as Pants reads them, so that tests
-    take the backends and stages from the one place they are set."""
-    namespace: dict = {}
-    exec(compile(Path(PRELUDE).read_text(), PRELUDE, "exec"), namespace)
-    return namespace
+def images_data() -> ModuleType:
+    """containers/images_data.py imported as an ordinary module (it needs nothing from Pants),
+    so that tests take the backends and stages from the one place they are set."""
+    spec = importlib.util.spec_from_file_location("images_data", IMAGES_DATA)
+    assert spec and spec.loader, IMAGES_DATA
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-DATA = prelude_data()
-BACKENDS = tuple(DATA["backends"]())
-BUILDABLE = tuple(DATA["buildable_backends"]())
-STAGES = tuple(DATA["STAGES"])
+DATA = images_data()
+BACKENDS = tuple(DATA.backends())
+BUILDABLE = tuple(DATA.buildable_backends())
+STAGES = tuple(DATA.STAGES)
 
 
 def family_rule_runner(rules=(), files: dict[str, str] | None = None) -> RuleRunner:
-    """The repo's prelude and the BUILD files of the base and every backend's family."""
+    """The repo's preludes and the BUILD files of the base and every backend's family."""
     runner = RuleRunner(
         target_types=[
             *register.target_types(),
@@ -42,7 +55,7 @@ def family_rule_runner(rules=(), files: dict[str, str] | None = None) -> RuleRun
     )
     runner.write_files(
         {
-            PRELUDE: Path(PRELUDE).read_text(),
+            **{prelude: Path(prelude).read_text() for prelude in PRELUDES},
             "3rdparty/python/BUILD": "image_requirements()",
             "build-support/BUILD": "shell_source(name='debootstrap-rootfs', source='s.sh')",
             "build-support/s.sh": "",
@@ -55,4 +68,4 @@ def family_rule_runner(rules=(), files: dict[str, str] | None = None) -> RuleRun
 
 
 def with_prelude(runner: RuleRunner, env: dict[str, str] | None = None) -> None:
-    runner.set_options([f"--build-file-prelude-globs=['{PRELUDE}']"], env=env or {})
+    runner.set_options([PRELUDE_OPTION], env=env or {})

@@ -1,7 +1,7 @@
 """Every image of the family passes hadolint with the repo's .hadolint.yaml, in both profiles.
 
 `./pants lint ::` checks the default (local) profile only; this also covers the production
-base's Dockerfile, and fails on any new finding in containers/stack.py's templates.
+base's Dockerfile, and fails on any new finding in containers/images_templates.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build.family_runner import PRELUDE, family_rule_runner
+from build.family_runner import PRELUDE_OPTION, family_rule_runner
 from pants.backend.docker.lint.hadolint.rules import HadolintFieldSet, HadolintRequest
 from pants.base.specs import RawSpecs, RecursiveGlobSpec
 from pants.core.goals.lint import LintResult, Partitions
@@ -41,7 +41,7 @@ def rule_runner() -> RuleRunner:
 @pytest.mark.parametrize("profile", ["local", "production"])
 def test_the_family_passes_hadolint(rule_runner: RuleRunner, profile: str) -> None:
     rule_runner.set_options(
-        [f"--build-file-prelude-globs=['{PRELUDE}']", *offline_hadolint_options()],
+        [PRELUDE_OPTION, *offline_hadolint_options()],
         env={"DYNAMO_BASE_PROFILE": profile},
         env_inherit={"PATH", "PYENV_ROOT", "HOME"},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 # output_path of the native_wheel targets (src/*/*/BUILD).
 WHEELS = Path("wheels")
 REBUILDS = Path("wheels-rebuild")
-STACK = Path("containers/stack.py")  # needs `containers:stack` among the test's dependencies
+# The image family's data; needs `containers:preludes` among the test's dependencies.
+IMAGES_DATA = Path("containers/images_data.py")
 
 
 def built_wheel(distribution: str, folder: Path = WHEELS) -> Path:
@@ -58,8 +60,10 @@ def glibc_of(tag: str, arch: str = "x86_64") -> tuple[int, int]:
 
 
 def production_glibc() -> tuple[int, int]:
-    # The prelude's top level only defines data and functions; evaluate it for versions().
-    namespace: dict = {}
-    exec(STACK.read_text(), namespace)
-    major, minor = namespace["versions"]()["production_glibc"].split(".")
+    # The data prelude is plain Python: imported as an ordinary module for its versions().
+    spec = importlib.util.spec_from_file_location("images_data", IMAGES_DATA)
+    assert spec and spec.loader, IMAGES_DATA
+    data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(data)
+    major, minor = data.version("production_glibc").split(".")
     return int(major), int(minor)

@@ -1,7 +1,7 @@
 """One backend's image family (runtime -> dev -> ci): structure, versions, serving, soak.
 
 tests/python/smoke/BUILD makes one target of this file per buildable backend (from
-containers/stack.py), with the backend in FAMILY_BACKEND, its framework's import name in
+containers/images_data.py), with the backend in FAMILY_BACKEND, its framework's import name in
 FAMILY_FRAMEWORK (empty for Dynamo alone) and the stages, in build order, in FAMILY_STAGES.
 The images' size budgets and SBOMs are enforced and written when they are packaged
 (plugins/dynamo_images); the SBOMs are checked here.
@@ -21,7 +21,7 @@ from smoke.dynamo_serving import MODEL, dynamo_serving
 
 BACKEND = os.environ["FAMILY_BACKEND"]
 FRAMEWORK = os.environ.get("FAMILY_FRAMEWORK", "")
-# containers/stack.py's STAGES: a stage added there is built and tested here.
+# containers/images_data.py's STAGES: a stage added there is built and tested here.
 STAGES = tuple(os.environ["FAMILY_STAGES"].split(","))
 COMPILERS = ("gcc", "g++", "cc", "c++", "clang", "rustc", "nvcc")
 # What each stage adds: modules importable from the stage's PATH python, commands on PATH.

@@ -1,16 +1,18 @@
-"""The image family prelude (containers/stack.py), evaluated by Pants' own BUILD parser."""
+"""The image family's macros (containers/images_macros.py) with its data and templates, evaluated
+by Pants' own BUILD parser."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import toml  # pants: no-infer-dep (Pants' own dependency)
 from build.family_runner import (
     BACKENDS,
     BUILDABLE,
     DATA,
-    PRELUDE,
+    IMAGES_DATA,
+    IMAGES_TEMPLATES,
+    PRELUDE_OPTION,
     STAGES,
     family_rule_runner,
     with_prelude,
@@ -169,39 +171,37 @@ def test_every_backend_has_every_stage_each_on_the_one_below(rule_runner: RuleRu
     assert "/tmp/wheels/dynamo_ci_tools-*.whl" in instructions(rule_runner, ci)
 
 
-def test_each_backend_resolves_its_stack_in_its_own_resolve(rule_runner: RuleRunner) -> None:
+def test_each_backend_resolves_its_requirements_in_its_own_resolve(
+    rule_runner: RuleRunner,
+) -> None:
     with_prelude(rule_runner)
     nixl = {}
     for backend in BUILDABLE:
         env = rule_runner.get_target(Address(f"containers/{backend}", target_name="python-env"))
         assert env[PythonResolveField].value == f"images-{backend}"
-        stack = rule_runner.get_target(Address("3rdparty/python", target_name=f"{backend}-stack"))
+        requirements = rule_runner.get_target(
+            Address("3rdparty/python", target_name=f"{backend}-requirements")
+        )
         # The lockfile is a dependency: a pin change marks this backend's images changed.
         lockfile = f"3rdparty/python/images-{backend}.lock:_images-{backend}_lockfile"
-        assert lockfile in (stack[Dependencies].value or ())
+        assert lockfile in (requirements[Dependencies].value or ())
         build_args = rule_runner.get_target(Address(f"containers/{backend}", target_name="runtime"))
         args = dict(a.split("=", 1) for a in build_args[DockerImageBuildArgsField].value or ())
         nixl[backend] = args["NIXL_VERSION"]
     # Each image is labelled with the NIXL of its own resolve (SGLang's extra pins another).
-    assert nixl == {b: DATA["backends"]()[b]["nixl"] for b in BUILDABLE}
+    assert nixl == {b: DATA.backends()[b]["nixl"] for b in BUILDABLE}
     assert len(set(nixl.values())) > 1
 
 
-def test_resolves_in_pants_toml_match_the_buildable_backends(rule_runner: RuleRunner) -> None:
+def test_requirements_are_declared_for_the_buildable_backends_only(rule_runner: RuleRunner) -> None:
+    """(That pants.toml has a resolve for each of them: images_data_test.py.)"""
     with_prelude(rule_runner)
-    configured = {
-        name
-        for name in toml.loads(Path("pants.toml").read_text())["python"]["resolves"]
-        if name.startswith("images-")
-    }
-    stacks = {
-        t.address.target_name[: -len("-stack")]
+    declared = {
+        t.address.target_name[: -len("-requirements")]
         for t in rule_runner.request(AllTargets, [])
-        if t.address.target_name.endswith("-stack")
+        if t.address.target_name.endswith("-requirements")
     }
-    assert configured == {f"images-{b}" for b in stacks} == {f"images-{b}" for b in BUILDABLE}
-    for resolve in configured:
-        assert Path(f"3rdparty/python/{resolve}.lock").is_file(), resolve
+    assert declared == set(BUILDABLE)
 
 
 def test_a_backend_that_cannot_be_built_here_fails_at_once_naming_what_it_lacks(
@@ -229,16 +229,14 @@ def test_every_image_is_labelled_with_its_address(rule_runner: RuleRunner) -> No
     for image in images:
         # A multi-arch image's platforms share their generator's address.
         address = str(image.address.maybe_convert_to_target_generator())
-        assert (image[Labels].value or {}).get(DATA["BUILT_BY_LABEL"]) == address
+        assert (image[Labels].value or {}).get(DATA.BUILT_BY_LABEL) == address
 
 def test_a_glob_leaves_unavailable_images_out_with_one_warning(caplog) -> None:
     runner = family_rule_runner([QueryRule(BuiltPackage, [UnavailableImageFieldSet])])
     unavailable = [Address("containers/trtllm", target_name=stage) for stage in STAGES]
 
     def package(*specs: str, address: Address) -> BuiltPackage:
-        runner.set_options(
-            [f"--build-file-prelude-globs=['{PRELUDE}']", "package", *specs], env={}
-        )
+        runner.set_options([PRELUDE_OPTION, "package", *specs], env={})
         field_set = UnavailableImageFieldSet.create(runner.get_target(address))
         return runner.request(BuiltPackage, [field_set])
 
@@ -258,54 +256,74 @@ def test_a_glob_leaves_unavailable_images_out_with_one_warning(caplog) -> None:
     assert "containers/trtllm:runtime cannot be built on this machine" in str(error.value)
 
 
-# Mistakes in the prelude's data: (what is replaced, by what, what the error must say).
+# Mistakes in the preludes' data: (the file, what is replaced, by what, what the error must say).
+# The error names the file to fix.
 DATA_MISTAKES = {
     "a stage typo in STAGES": (
+        IMAGES_DATA,
         'STAGES = ("runtime", "dev", "ci")',
         'STAGES = ("runtme", "dev", "ci")',
-        ["STAGES is (runtme, dev, ci) but STAGE_TEMPLATES has (runtime, dev, ci)"],
+        ["STAGES is (runtme, dev, ci) but STAGE_WHEELS has (runtime, dev, ci)"],
     ),
     "a stage with no installed wheels": (
+        IMAGES_DATA,
         '    ("ci", (("src/python/dynamo_ci_tools:wheel", "dynamo_ci_tools"),)),\n',
         "",
         ["STAGES is (runtime, dev, ci) but STAGE_WHEELS has (runtime, dev)"],
     ),
+    "a stage without a template": (
+        IMAGES_TEMPLATES,
+        ', ("ci", CI_TEMPLATE))',
+        ")",
+        [
+            f"STAGES ({IMAGES_DATA}) is (runtime, dev, ci) but STAGE_TEMPLATES has (runtime, dev)",
+            "give each stage one template",
+        ],
+    ),
     "a stage listed twice": (
+        IMAGES_DATA,
         'STAGES = ("runtime", "dev", "ci")',
         'STAGES = ("runtime", "dev", "dev")',
         ["names a stage twice"],
     ),
     "a backend missing from SIZE_BUDGETS": (
+        IMAGES_DATA,
         '    ("vllm", ("10.1GB", "10.2GB", "10.2GB")),\n',
         "",
-        ["SIZE_BUDGETS has no entry for the backend 'vllm'", 'add ("vllm", (<one budget per']
+        ["SIZE_BUDGETS has no entry for the backend 'vllm'", 'add ("vllm", (<one budget per'],
     ),
     "a budget too few": (
+        IMAGES_DATA,
         '("vllm", ("10.1GB", "10.2GB", "10.2GB"))',
         '("vllm", ("10.1GB", "10.2GB"))',
         ["SIZE_BUDGETS['vllm'] has 2 budgets", "for 3 stages (runtime, dev, ci)"],
     ),
     "a budget for an unknown backend": (
+        IMAGES_DATA,
         "SIZE_BUDGETS = (\n",
         'SIZE_BUDGETS = (\n    ("tgi", ("1GB", "1GB", "1GB")),\n',
         ["SIZE_BUDGETS names tgi, not a buildable backend"],
     ),
     "a typo in a backend's key": (
+        IMAGES_DATA,
         "            heavy=True,",
         "            haevy=True,",
         ["backends()['sglang'] has unknown key(s) haevy", "the keys are: requirements, nixl"],
     ),
     "a backend without its NIXL": (
+        IMAGES_DATA,
         '            nixl=v["nixl_sglang"],\n',
         "",
         ["backends()['sglang'] lacks nixl"],
     ),
     "a missing version": (
+        IMAGES_DATA,
         '    ("vllm", "0.26.0"),\n',
         "",
         ["no version named 'vllm' in _VERSIONS", 'add ("vllm", "<version>") to _VERSIONS'],
     ),
     "a missing base budget": (
+        IMAGES_DATA,
         'BASE_SIZE_BUDGETS = (("runtime", "160MB"), ("devel", "480MB"))',
         'BASE_SIZE_BUDGETS = (("runtime", "160MB"),)',
         ["BASE_SIZE_BUDGETS has (runtime) but BASE_FLAVOURS has (runtime, devel)"],
@@ -314,17 +332,17 @@ DATA_MISTAKES = {
 
 
 @pytest.mark.parametrize("mistake", sorted(DATA_MISTAKES))
-def test_a_data_mistake_fails_when_build_files_are_read_naming_the_prelude(mistake: str) -> None:
-    old, new, expected = DATA_MISTAKES[mistake]
-    prelude = Path(PRELUDE).read_text()
-    assert prelude.count(old) == 1, f"the test's anchor is no longer in {PRELUDE}: {old!r}"
-    runner = family_rule_runner(files={PRELUDE: prelude.replace(old, new)})
+def test_a_data_mistake_fails_when_build_files_are_read_naming_its_file(mistake: str) -> None:
+    path, old, new, expected = DATA_MISTAKES[mistake]
+    text = Path(path).read_text()
+    assert text.count(old) == 1, f"the test's anchor is no longer in {path}: {old!r}"
+    runner = family_rule_runner(files={path: text.replace(old, new)})
     with_prelude(runner)
-    # Whichever BUILD file is read first, the error names the prelude and the bad value.
+    # Whichever BUILD file is read first, the error names the file and the bad value.
     for address in (Address("containers/dynamo", target_name="runtime"), base("devel")):
         with pytest.raises(ExecutionError) as error:
             runner.get_target(address)
         message = str(error.value)
-        assert "containers/stack.py: " in message and "Fix: " in message, message
+        assert f"{path}: " in message and "Fix: " in message, message
         for fragment in expected:
             assert fragment in message, message

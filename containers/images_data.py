@@ -1,0 +1,260 @@
+# The image family's data: the one file a version bump or a new backend edits.
+#
+# One of three BUILD-file preludes (pants.toml: build_file_prelude_globs) that Pants shares
+# globals between: this file (versions, backends, base flavours, size budgets, what each stage
+# installs, and check_data()), images_templates.py (the Dockerfile templates) and
+# images_macros.py (the macros BUILD files call). It is plain data and validation: no Pants
+# name, no import, so ruff lints it and tests load it as an ordinary Python module
+# (tests/python/build/images_data_test.py).
+
+# One consistent, installable set (docs/versions.md says why this set and not the seed's).
+# (Prelude globals must be hashable, hence tuples of pairs; read them through versions().)
+_VERSIONS = (
+    ("python", "3.11"),
+    ("dynamo", "1.4.2"),
+    ("nixl", "1.3.2"),
+    ("vllm", "0.26.0"),
+    ("sglang", "0.5.16"),
+    ("nixl_sglang", "1.3.0"),
+    ("tensorrt_llm", "1.3.0rc22"),
+    ("torch", "2.11.0"),
+    ("cuda", "13.0.2"),
+    ("debian", "bookworm"),
+    ("ubuntu", "22.04"),
+    # glibc of the production base (Ubuntu 22.04); first-party wheels must not need newer.
+    ("production_glibc", "2.35"),
+)
+
+# How this file names itself in its errors (and how other files point at it).
+IMAGES_DATA = "containers/images_data.py"
+
+
+def versions():
+    return dict(_VERSIONS)
+
+
+def version(name):
+    """One version from _VERSIONS; a missing one fails naming this file and the known names."""
+    known = versions()
+    if name not in known:
+        _data_error(
+            f"no version named {name!r} in _VERSIONS (it has: {', '.join(sorted(known))})",
+            f'add ("{name}", "<version>") to _VERSIONS',
+        )
+    return known[name]
+
+
+def _data_error(problem, fix):
+    """A mistake in this file's data, raised while BUILD files are read (whichever BUILD file
+    was being read when it surfaced, the mistake is here)."""
+    raise ValueError(f"{IMAGES_DATA}: {problem}. Fix: {fix}.")
+
+
+# Developer tools of the dev stage, resolved with each backend's requirements so that shared
+# packages agree.
+DEV_TOOLS = ("pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1")
+
+
+# The backends: one image family each (runtime, dev, ci). Adding a backend is an entry here,
+# a resolve in pants.toml (`images-<name>`, its lockfile; tests/python/build/images_data_test.py
+# fails until they agree) and `containers/<name>/BUILD`.
+#   requirements  what its runtime venv installs (3rdparty/python:<name>-requirements),
+#                 hash-locked in 3rdparty/python/images-<name>.lock (a resolve per backend: their
+#                 pins conflict, e.g. NIXL 1.3.0 for SGLang, and a pin change then changes one
+#                 lockfile, so only that family rebuilds);
+#   nixl          the NIXL version that resolve holds (labels, build args);
+#   framework     (distribution, import name, version) of the framework, or None;
+#   heavy         its images are too big for every CI run: its family tests carry the `heavy`
+#                 tag, which CI leaves out (the images still build with `./pants package`);
+#   unavailable   why it cannot be built here: its targets fail at once with this message.
+# key -> required
+BACKEND_KEYS = (
+    ("requirements", True),
+    ("nixl", True),
+    ("framework", True),
+    ("heavy", False),
+    ("unavailable", False),
+)
+# The versions backends() reads.
+_BACKEND_VERSIONS = ("dynamo", "nixl", "nixl_sglang", "torch", "vllm", "sglang", "tensorrt_llm")
+
+
+def backends():
+    v = {name: version(name) for name in _BACKEND_VERSIONS}
+    dynamo = "ai-dynamo==" + v["dynamo"]
+    return {
+        "dynamo": dict(
+            requirements=(dynamo, "nixl[cu13]==" + v["nixl"], "torch==" + v["torch"]),
+            nixl=v["nixl"],
+            framework=None,
+        ),
+        # Dynamo's own `vllm` extra pins vLLM, NIXL and (through vLLM) PyTorch.
+        "vllm": dict(
+            requirements=(
+                dynamo,
+                "ai-dynamo[vllm]==" + v["dynamo"],
+                "nixl[cu13]==" + v["nixl"],
+                "torch==" + v["torch"],
+                "vllm==" + v["vllm"],
+            ),
+            nixl=v["nixl"],
+            framework=("vllm", "vllm", v["vllm"]),
+        ),
+        # Dynamo's `sglang` extra pins SGLang (with its diffusion extra) and NIXL 1.3.0.
+        "sglang": dict(
+            requirements=(
+                dynamo,
+                "ai-dynamo[sglang]==" + v["dynamo"],
+                "nixl[cu13]==" + v["nixl_sglang"],
+                "torch==" + v["torch"],
+                "sglang[diffusion]==" + v["sglang"],
+            ),
+            nixl=v["nixl_sglang"],
+            framework=("sglang", "sglang", v["sglang"]),
+            heavy=True,
+        ),
+        "trtllm": dict(
+            requirements=("ai-dynamo[trtllm]==" + v["dynamo"],),
+            nixl=v["nixl"],
+            framework=("tensorrt-llm", "tensorrt_llm", v["tensorrt_llm"]),
+            unavailable=(
+                "tensorrt-llm=={} (the pin of ai-dynamo[trtllm]=={}) is only a stub on PyPI: "
+                "its sdist downloads the real wheel from NVIDIA's index (pypi.nvidia.com), which "
+                "this machine cannot reach, so it cannot be locked or installed here. Build the "
+                "TensorRT-LLM images where pypi.nvidia.com is reachable, after adding that "
+                "index to [python-repos] and locking the `images-trtllm` resolve "
+                "(docs/images.md)."
+            ).format(v["tensorrt_llm"], v["dynamo"]),
+        ),
+    }
+
+
+def buildable_backends():
+    return [name for name, backend in backends().items() if "unavailable" not in backend]
+
+
+def image_resolve(backend):
+    """The backend's resolve in pants.toml's [python.resolves]."""
+    return "images-" + backend
+
+
+# Base image profiles. `local` builds a stand-in from Debian's packages on this host
+# (debootstrap, no registry); `production` uses NVIDIA's CUDA images.
+BASE_PROFILES = ("local", "production")
+CUDA_IMAGE = "nvcr.io/nvidia/cuda:{cuda}-{flavour}-ubuntu{ubuntu}"
+# Debian packages of the local stand-in base: the Python of the production base plus what
+# the Python environment loads at run time. No compilers: runtime images must not carry them.
+LOCAL_BASE_PACKAGES = (
+    "python3",
+    "ca-certificates",
+    "passwd",
+    "libgomp1",
+    "libnuma1",
+    "tini",
+    "procps",
+)
+# The base flavours: `runtime` (what every image runs on) and `devel` (a build base with
+# compilers and Python headers, for compiling against CUDA under the production profile;
+# no image builds on it yet).
+# name -> (CUDA image flavour, packages added to the runtime's, platforms built).
+# More than one platform makes a multiarch_docker_image (plugins/dynamo_images): one image
+# per platform (`containers/base:runtime#arm64`) and a manifest list (`#manifest`).
+BASE_FLAVOURS = (
+    ("runtime", ("runtime", (), ("linux/amd64", "linux/arm64"))),
+    ("devel", ("devel", ("build-essential", "pkg-config", "python{python}-dev"), ("linux/amd64",))),
+)
+# The platform of the backend images: their requirements are resolved for this host only
+# (an arm64 image needs an aarch64 resolve of the images lockfile and aarch64 wheels).
+IMAGE_PLATFORM = "linux/amd64"
+
+# Size budgets (uncompressed, `docker image inspect`): packaging an image over its budget
+# fails with both figures. The measured sizes are in docs/images.md; budgets leave ~5%.
+# backend -> budgets of its STAGES, in order.
+SIZE_BUDGETS = (
+    ("dynamo", ("6.4GB", "6.5GB", "6.5GB")),
+    ("vllm", ("10.1GB", "10.2GB", "10.2GB")),
+    ("sglang", ("11.4GB", "11.5GB", "11.5GB")),
+)
+BASE_SIZE_BUDGETS = (("runtime", "160MB"), ("devel", "480MB"))
+
+# The stages of every backend's family, each built on the one before it:
+# runtime (on the backend's `stack` image) -> dev -> ci. Each needs a template in
+# images_templates.py (STAGE_TEMPLATES) and an entry in STAGE_WHEELS below.
+STAGES = ("runtime", "dev", "ci")
+
+# First-party wheels (native_wheel targets under src/) each stage installs into its venv:
+# stage -> ((target, distribution), ...). The dev stage inherits runtime's.
+STAGE_WHEELS = (
+    ("runtime", (("src/rust/imagekit:wheel", "dynamo_imagekit"),)),
+    ("dev", (("src/cpp/hostxfer:wheel", "dynamo_hostxfer"),)),
+    ("ci", (("src/python/dynamo_ci_tools:wheel", "dynamo_ci_tools"),)),
+)
+
+IMAGE_USER = "dynamo"
+IMAGE_UID = "1000"
+VENV = "/opt/dynamo/venv"
+DEV_VENV = "/opt/dynamo/dev-venv"
+SOURCE_URL = "https://github.com/ai-dynamo/dynamo"
+# Every image this repo builds carries its Pants address under this label: what
+# build-support/clean_images.py goes by (it never touches an image without it).
+BUILT_BY_LABEL = "ai.dynamo.build.target"
+
+
+def _names(pairs):
+    return ", ".join(name for name, _ in pairs) or "none"
+
+
+def check_data():
+    """Every cross-reference in this file's data, checked while BUILD files are read: a
+    mistake fails naming this file, the bad value and what it may be, not a KeyError in
+    whichever BUILD file happened to hit it first. (The stage templates are checked against
+    STAGES by images_macros.py, which names images_templates.py.)"""
+    allowed = dict(BACKEND_KEYS)
+    for name, spec in backends().items():
+        unknown = sorted(set(spec) - set(allowed))
+        if unknown:
+            _data_error(
+                f"backends()[{name!r}] has unknown key(s) {', '.join(unknown)}; "
+                f"the keys are: {_names(BACKEND_KEYS)}",
+                "rename or remove them (the keys are explained above backends())",
+            )
+        missing = [key for key, required in BACKEND_KEYS if required and key not in spec]
+        if missing:
+            _data_error(
+                f"backends()[{name!r}] lacks {', '.join(missing)}",
+                "add them (framework=None for Dynamo alone)",
+            )
+    if len(set(STAGES)) != len(STAGES) or not STAGES:
+        _data_error(f"STAGES {STAGES} is empty or names a stage twice", "list each stage once")
+    if set(dict(STAGE_WHEELS)) != set(STAGES):
+        _data_error(
+            f"STAGES is ({', '.join(STAGES)}) but STAGE_WHEELS has ({_names(STAGE_WHEELS)})",
+            "use the same stage names in both",
+        )
+    budgets = dict(SIZE_BUDGETS)
+    for name in buildable_backends():
+        if name not in budgets:
+            _data_error(
+                f"SIZE_BUDGETS has no entry for the backend {name!r} "
+                f"(it has: {_names(SIZE_BUDGETS)})",
+                f'add ("{name}", (<one budget per stage: {", ".join(STAGES)}>)) to SIZE_BUDGETS',
+            )
+        if len(budgets[name]) != len(STAGES):
+            _data_error(
+                f"SIZE_BUDGETS[{name!r}] has {len(budgets[name])} budgets {budgets[name]} "
+                f"for {len(STAGES)} stages ({', '.join(STAGES)})",
+                "give one budget per stage, in the order of STAGES",
+            )
+    unknown = sorted(set(budgets) - set(buildable_backends()))
+    if unknown:
+        _data_error(
+            f"SIZE_BUDGETS names {', '.join(unknown)}, not a buildable backend "
+            f"(those are: {', '.join(buildable_backends())})",
+            "remove it, or add the backend to backends()",
+        )
+    if set(dict(BASE_SIZE_BUDGETS)) != set(dict(BASE_FLAVOURS)):
+        _data_error(
+            f"BASE_SIZE_BUDGETS has ({_names(BASE_SIZE_BUDGETS)}) "
+            f"but BASE_FLAVOURS has ({_names(BASE_FLAVOURS)})",
+            "give each base flavour one budget",
+        )

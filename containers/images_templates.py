@@ -1,0 +1,109 @@
+# The image family's Dockerfile templates (a BUILD-file prelude beside images_data.py and
+# images_macros.py; pants.toml: build_file_prelude_globs). The macros fill {placeholders}
+# and pass the result to docker_image(instructions=...); ${ARGS} are Docker build args.
+#
+# String constants, not template files read at parse time: a prelude may open() files, but
+# the path is relative to the process's working directory (`../pants --no-pantsd` run from a
+# subdirectory fails with FileNotFoundError), Pants does not see the read (no file target,
+# no invalidation of its own: it relies on BUILD files being re-parsed every run) and the
+# tests' RuleRunner, which writes the preludes into its own build root, could not replace them.
+# Plain strings, so ruff lints this file.
+
+BASE_COMMON_TEMPLATE = """
+ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH={venv}/bin:$PATH
+RUN useradd --uid {uid} --create-home --shell /bin/bash {user}
+ENTRYPOINT ["/usr/bin/tini", "--"]
+"""
+
+BASE_LOCAL_TEMPLATE = """
+FROM scratch
+ADD {rootfs} /
+RUN ln -s /usr/bin/python3 /usr/local/bin/python{python}
+"""
+
+# Runs only under the production profile, on a machine that can pull from nvcr.io.
+BASE_PRODUCTION_TEMPLATE = """
+FROM {cuda_image}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+      python{python} ca-certificates libgomp1 libnuma1 tini procps{packages} \\
+ && rm -rf /var/lib/apt/lists/*
+"""
+
+# The `<backend>:stack` image: the backend's Python environment, its Pants-built PEX
+# installed as a venv on the base. The PEX is bind-mounted, not copied, so it never lands in
+# a layer; the build runs with no network. An image of its own (not published) so that the
+# runtime image's build context holds only the first-party wheels: the PEX is gigabytes,
+# which every runtime build would otherwise send to the engine. It is rebuilt only when its
+# lockfile or the base changes.
+STACK_TEMPLATE = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+RUN --mount=type=bind,source={pex},target=/tmp/python-env.pex \\
+    PEX_TOOLS=1 python{python} /tmp/python-env.pex venv --collisions-ok --compile {venv} \\
+ && {venv}/bin/python -c "import dynamo" \\
+ && chown -R root:root {venv}
+"""
+
+RUNTIME_TEMPLATE = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+# First-party wheels (src/) in a layer of their own: changing one rebuilds this layer only.
+{wheels}
+# Docker's health check: the Rust probe, no Python start-up. Point DYNAMO_HEALTH_URL at the
+# frontend (default http://127.0.0.1:8000/health) or at a worker's system status server.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \\
+    CMD ["dynamo-imagekit", "probe"]
+# Declared after the install so that a version label never invalidates its cache.
+ARG DYNAMO_VERSION
+ARG NIXL_VERSION
+ARG FRAMEWORK_VERSION
+ENV DYNAMO_BACKEND={backend} DYNAMO_STAGE=runtime DYNAMO_VERSION=$DYNAMO_VERSION \\
+    NIXL_VERSION=$NIXL_VERSION FRAMEWORK_VERSION=$FRAMEWORK_VERSION
+# A numeric user: Kubernetes' runAsNonRoot cannot verify a name (hadolint DL3066).
+USER {uid}
+WORKDIR /home/{user}
+"""
+
+# Developer tools in their own venv that also sees the runtime venv's packages (.pth).
+# (One of its shell lines is longer than ruff's limit, hence the noqa.)
+DEV_TEMPLATE = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+USER 0
+RUN --mount=type=bind,source={pex},target=/tmp/dev-tools.pex \\
+    PEX_TOOLS=1 python{python} /tmp/dev-tools.pex venv --collisions-ok {dev_venv} \\
+ && {dev_venv}/bin/python -c "import site; print(site.getsitepackages()[0])" > /tmp/sp \\
+ && {venv}/bin/python -c "import site; print(site.getsitepackages()[0])" > "$(cat /tmp/sp)/dynamo-runtime.pth" \\
+ && rm /tmp/sp
+{wheels}
+ENV PATH={dev_venv}/bin:$PATH DYNAMO_STAGE=dev
+USER {uid}
+"""  # noqa: E501
+
+# Test and benchmark tools (the soak client, the metrics collector) on top of dev, which
+# already has the host-transfer benchmark.
+CI_TEMPLATE = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+USER 0
+{wheels}
+ENV DYNAMO_STAGE=ci
+USER {uid}
+"""
+
+# Each stage's template, by name: every name in STAGES (images_data.py) needs one.
+STAGE_TEMPLATES = (("runtime", RUNTIME_TEMPLATE), ("dev", DEV_TEMPLATE), ("ci", CI_TEMPLATE))
+
+# The {wheels} line of a stage: installs its STAGE_WHEELS (images_data.py) from the build
+# context, offline, with a stdlib-only installer (runtime venvs have no pip). Both are bind
+# mounts inside the build; nothing lands in a layer.
+INSTALL_WHEELS_TEMPLATE = (
+    "RUN --mount=type=bind,source={wheel_dir},target={wheel_mount} "
+    "--mount=type=bind,source={installer},target={installer_mount} "
+    "{venv}/bin/python {installer_mount} {files}"
+)
+WHEEL_DIR = "wheels"  # the native_wheel targets' output_path, in the build context
+WHEEL_INSTALLER = "build-support/install_wheels.py"
+WHEEL_MOUNT = "/tmp/wheels"
+INSTALLER_MOUNT = "/tmp/install_wheels.py"
