@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build.family_runner import PRELUDE, family_rule_runner
 from pants.backend.docker.lint.hadolint.rules import HadolintFieldSet, HadolintRequest
 from pants.base.specs import RawSpecs, RecursiveGlobSpec
 from pants.core.goals.lint import LintResult, Partitions
@@ -19,6 +18,7 @@ from pants.engine.rules import QueryRule
 from pants.engine.target import Targets
 from pants.testutil.rule_runner import RuleRunner
 
+from build_graph.family_runner import PRELUDE, family_rule_runner
 from dynamo_images.testutil import offline_hadolint_options
 
 CONFIG = ".hadolint.yaml"

@@ -6,15 +6,6 @@ from pathlib import Path
 
 import pytest
 import toml  # pants: no-infer-dep (Pants' own dependency)
-from build.family_runner import (
-    BACKENDS,
-    BUILDABLE,
-    DATA,
-    PRELUDE,
-    STAGES,
-    family_rule_runner,
-    with_prelude,
-)
 from pants.backend.docker.target_types import (
     DockerImageBuildArgsField,
     DockerImageInstructionsField,
@@ -31,6 +22,15 @@ from pants.engine.rules import QueryRule
 from pants.engine.target import AllTargets, Dependencies
 from pants.testutil.rule_runner import RuleRunner
 
+from build_graph.family_runner import (
+    BACKENDS,
+    BUILDABLE,
+    DATA,
+    PRELUDE,
+    STAGES,
+    family_rule_runner,
+    with_prelude,
+)
 from dynamo_images.target_types import DockerImageBuildNetworkField, DockerImageBuildPlatformField
 from dynamo_images.unavailable import (
     UnavailableImageFieldSet,
