@@ -19,8 +19,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from dynamo_gpu_checks.checks import CheckFailed, Context, import_or_fail
-from dynamo_gpu_checks.tiny_model import write_tiny_model
+from gpu_smoke_checks.checks import CheckFailed, Context, import_or_fail
+from gpu_smoke_checks.tiny_model import write_tiny_model
 
 MODEL = "tiny"
 DISCOVERY_FLAGS = ("--discovery-backend", "file", "--request-plane", "tcp", "--event-plane", "zmq")

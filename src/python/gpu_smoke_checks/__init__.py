@@ -1,4 +1,4 @@
-"""GPU smoke checks of a Dynamo image or host: `python -m dynamo_gpu_checks run --checks ...`.
+"""GPU smoke checks of a Dynamo image or host: `python -m gpu_smoke_checks run --checks ...`.
 
 Standard library only at import time: the checks import torch, nixl and the framework lazily,
 from whatever environment runs them (an image's venv, a GPU host's Python), so the package

@@ -32,8 +32,9 @@ from pants.engine.target import (
 from pants.engine.unions import UnionRule
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_gpu import register
-from dynamo_gpu.rules import (
+from dynamo_images.testutil import offline_pex_cli_options
+from gpu_smoke import register
+from gpu_smoke.rules import (
     CONTAINER_CHECKS,
     GpuSmokeError,
     GpuSmokeTestFieldSet,
@@ -42,10 +43,9 @@ from dynamo_gpu.rules import (
     docker_run_script,
     image_reference,
 )
-from dynamo_images.testutil import offline_pex_cli_options
 
-# The real checks package, a dependency of these tests (plugins/dynamo_gpu/BUILD).
-CHECKS_SOURCES = "src/python/dynamo_gpu_checks"
+# The real checks package, a dependency of these tests (plugins/gpu_smoke/BUILD).
+CHECKS_SOURCES = "src/python/gpu_smoke_checks"
 HAS_GPU = bool(glob.glob("/dev/nvidia[0-9]*"))
 NO_GPU_HERE = pytest.mark.skipif(HAS_GPU, reason="this host has a GPU: the checks would run")
 
@@ -105,10 +105,10 @@ def rule_runner() -> RuleRunner:
             **checks,
             f"{CHECKS_SOURCES}/BUILD": (
                 "python_sources()\n"
-                'pex_binary(name="pex", entry_point="dynamo_gpu_checks.cli:main", '
-                'dependencies=[":dynamo_gpu_checks"])\n'
+                'pex_binary(name="pex", entry_point="gpu_smoke_checks.cli:main", '
+                'dependencies=[":gpu_smoke_checks"])\n'
             ),
-            "tests/gpu/BUILD": (
+            "tests/gpu_smoke/BUILD": (
                 'gpu_smoke_test(name="host", checks=["nvidia-smi", "cuda-matmul"])\n'
                 'gpu_smoke_test(name="container", image=":image")\n'
                 'never_built_image(name="image", built="no")\n'
@@ -134,7 +134,7 @@ def set_options(runner: RuleRunner, *options: str) -> None:
 
 
 def run(rule_runner: RuleRunner, name: str) -> TestResult:
-    target = rule_runner.get_target(Address("tests/gpu", target_name=name))
+    target = rule_runner.get_target(Address("tests/gpu_smoke", target_name=name))
     batch = GpuSmokeTestRequest.Batch("", (GpuSmokeTestFieldSet.create(target),), None)
     return rule_runner.request(TestResult, [batch])
 
@@ -153,7 +153,7 @@ def skip_warnings(caplog) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "dynamo_gpu.rules" and r.levelno == logging.WARNING
+        if r.name == "gpu_smoke.rules" and r.levelno == logging.WARNING
     ]
 
 
@@ -173,9 +173,9 @@ def test_without_a_gpu_the_target_is_skipped_with_the_reason(
     result = run(rule_runner, name)
     # Nothing ran: neither passed nor failed, and the reason is a warning.
     assert result.exit_code is None
-    assert skip_warnings(caplog) == [f"tests/gpu:{name} skipped: {NO_GPU_REASON}"]
+    assert skip_warnings(caplog) == [f"tests/gpu_smoke:{name} skipped: {NO_GPU_REASON}"]
     suite = report(rule_runner, result)
-    assert suite.attrib["name"] == f"tests/gpu:{name}"
+    assert suite.attrib["name"] == f"tests/gpu_smoke:{name}"
     assert [c.attrib["name"] for c in suite] == checks
     assert all(c.find("skipped").attrib["message"] == NO_GPU_REASON for c in suite)
 
@@ -183,7 +183,7 @@ def test_without_a_gpu_the_target_is_skipped_with_the_reason(
 def test_when_the_preflight_finds_a_gpu_the_image_is_built(rule_runner: RuleRunner) -> None:
     # `true` as the host's Python: the preflight exits 0, as on a GPU host with the toolkit.
     set_options(rule_runner, "--gpu-smoke-host-python=true")
-    with pytest.raises(ExecutionError, match="tests/gpu:image was built"):
+    with pytest.raises(ExecutionError, match="tests/gpu_smoke:image was built"):
         run(rule_runner, "container")
 
 
@@ -205,31 +205,31 @@ def test_an_image_field_that_names_no_image_fails_on_every_machine(
     with pytest.raises(ExecutionError) as error:
         run(rule_runner, "typo")
     message = str(error.value)
-    assert "the `image` field of tests/gpu:typo" in message
-    assert "tests/gpu:imgae" in message and "Did you mean" in message
+    assert "the `image` field of tests/gpu_smoke:typo" in message
+    assert "tests/gpu_smoke:imgae" in message and "Did you mean" in message
 
     with pytest.raises(ExecutionError) as error:
         run(rule_runner, "not-an-image")
     message = str(error.value)
     assert (
-        f"The `image` field of tests/gpu:not-an-image names {CHECKS_SOURCES}:pex, a `pex_binary`"
-        " target; it must name a `docker_image`" in message
+        f"The `image` field of tests/gpu_smoke:not-an-image names {CHECKS_SOURCES}:pex, a "
+        "`pex_binary` target; it must name a `docker_image`" in message
     )
 
 
 def test_the_image_is_a_dependency_that_peek_checks(rule_runner: RuleRunner) -> None:
     def dependencies(name: str) -> Addresses:
-        target = rule_runner.get_target(Address("tests/gpu", target_name=name))
+        target = rule_runner.get_target(Address("tests/gpu_smoke", target_name=name))
         return rule_runner.request(Addresses, [DependenciesRequest(target[Dependencies])])
 
-    assert list(dependencies("container")) == [Address("tests/gpu", target_name="image")]
+    assert list(dependencies("container")) == [Address("tests/gpu_smoke", target_name="image")]
     assert list(dependencies("host")) == []
-    with pytest.raises(ExecutionError, match="the `image` field of tests/gpu:typo"):
+    with pytest.raises(ExecutionError, match="the `image` field of tests/gpu_smoke:typo"):
         dependencies("typo")
 
 
 def test_checks_pex_must_name_a_packageable_target(rule_runner: RuleRunner) -> None:
-    set_options(rule_runner, f"--gpu-smoke-checks-pex={CHECKS_SOURCES}:dynamo_gpu_checks")
+    set_options(rule_runner, f"--gpu-smoke-checks-pex={CHECKS_SOURCES}:gpu_smoke_checks")
     with pytest.raises(ExecutionError, match=r"\[gpu-smoke\].checks_pex names .* it must name one"):
         run(rule_runner, "host")
 
@@ -242,7 +242,7 @@ def test_checks_argv_and_docker_command() -> None:
     field_set = GpuSmokeTestFieldSet.create(target.get_target(Address("t", target_name="x")))
     argv = checks_argv("run", field_set, "/reports", require_gpu=True)
     assert argv == (
-        "-m", "dynamo_gpu_checks", "run", "--checks", "serve", "--expect-gpus", "1",
+        "-m", "gpu_smoke_checks", "run", "--checks", "serve", "--expect-gpus", "1",
         "--suite", "t:x", "--junit-xml", "/reports/t.x.xml", "--json", "/reports/t.x.json",
         "--require-gpu", "--framework", "vllm",
     )  # fmt: skip
@@ -252,7 +252,7 @@ def test_checks_argv_and_docker_command() -> None:
     assert script.startswith("mkdir -m 777 gpu-smoke-reports && exec /usr/bin/docker run --rm ")
     assert "--gpus all --ipc=host" in script
     assert f'-v "$PWD"/d/checks.pex:{CONTAINER_CHECKS}:ro' in script
-    assert f"-e PYTHONPATH={CONTAINER_CHECKS} sha256:abc python -m dynamo_gpu_checks run" in script
+    assert f"-e PYTHONPATH={CONTAINER_CHECKS} sha256:abc python -m gpu_smoke_checks run" in script
 
 
 def test_the_image_is_run_by_id_or_else_by_tag() -> None:
@@ -265,7 +265,7 @@ def test_the_image_is_run_by_id_or_else_by_tag() -> None:
 
 
 def test_known_checks_are_the_packages_checks() -> None:
-    from dynamo_gpu.target_types import KNOWN_CHECKS
+    from gpu_smoke.target_types import KNOWN_CHECKS
 
     names: dict = {}
     exec(Path(CHECKS_SOURCES, "check_names.py").read_text(), names)
@@ -275,7 +275,7 @@ def test_known_checks_are_the_packages_checks() -> None:
 def test_the_json_report_reason_is_what_the_skip_says() -> None:
     from pants.engine.fs import FileContent
 
-    from dynamo_gpu.rules import skip_reason
+    from gpu_smoke.rules import skip_reason
 
     json_report = json.dumps({"gpu": {"reason": "r"}}).encode()
     reports = DigestContents([FileContent("a.xml", b"<x/>"), FileContent("a.json", json_report)])

@@ -12,7 +12,7 @@ class GpuSmoke(Subsystem):
     name = "GPU smoke tests"
     help = softwrap(
         """
-        Runs `gpu_smoke_test` targets: the GPU checks of src/python/dynamo_gpu_checks, in an
+        Runs `gpu_smoke_test` targets: the GPU checks of src/python/gpu_smoke_checks, in an
         image with `docker run --gpus all` or with the host's Python.
         """
     )
@@ -24,17 +24,17 @@ class GpuSmoke(Subsystem):
             """
             Fail, rather than skip, a `gpu_smoke_test` that finds no GPU (or, in container
             mode, no NVIDIA Container Toolkit). Set it on GPU runners, where a missing GPU is
-            a broken runner: `./pants test --gpu-smoke-require-gpu tests/gpu::`.
+            a broken runner: `./pants test --gpu-smoke-require-gpu tests/gpu_smoke::`.
             """
         ),
     )
     checks_pex = StrOption(
-        default="src/python/dynamo_gpu_checks:pex",
+        default="src/python/gpu_smoke_checks:pex",
         help=softwrap(
             """
-            Address of the packaged checks: a PEX (or zip) with the `dynamo_gpu_checks` package
+            Address of the packaged checks: a PEX (or zip) with the `gpu_smoke_checks` package
             at its root and no third-party packages. It is put on `PYTHONPATH` and run as
-            `python -m dynamo_gpu_checks` with the image's (or host's) own Python.
+            `python -m gpu_smoke_checks` with the image's (or host's) own Python.
             """
         ),
     )

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dynamo_gpu_checks.check_names import CHECK_NAMES
-from dynamo_gpu_checks.results import FAILED, PASSED, CheckResult
+from gpu_smoke_checks.check_names import CHECK_NAMES
+from gpu_smoke_checks.results import FAILED, PASSED, CheckResult
 
 
 class CheckFailed(Exception):
@@ -35,7 +35,7 @@ class Context:
     expect_gpus: int = 1
     # None: read the image's DYNAMO_BACKEND (containers/stack.py sets it in every image).
     framework: str | None = None
-    workdir: str = "/tmp/dynamo-gpu-checks"
+    workdir: str = "/tmp/gpu-smoke-checks"
     serve_timeout_s: float = 600.0
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -242,7 +242,7 @@ def check_framework(ctx: Context) -> dict[str, Any]:
 
 
 def check_serve(ctx: Context) -> dict[str, Any]:
-    from dynamo_gpu_checks.serve import serve_one_request
+    from gpu_smoke_checks.serve import serve_one_request
 
     return serve_one_request(ctx)
 

@@ -1,7 +1,7 @@
 """The GPU checks in containers/dynamo:runtime on a CPU: everything that runs without a GPU.
 
-`gpu_smoke_test` (tests/gpu) mounts the checks PEX into an image onto PYTHONPATH and runs it
-with `docker run --gpus all` on GPU hosts. Here the same mount must work with the image's own
+`gpu_smoke_test` (tests/gpu_smoke) mounts the checks PEX into an image onto PYTHONPATH and runs
+it with `docker run --gpus all` on GPU hosts. Here the same mount must work with the image's own
 Python, detect that there is no GPU and report every check skipped; and the NIXL transfer
 must work with the image's real nixl and torch with host memory in place of GPU memory (UCX
 moves DRAM the same way through the same calls).
@@ -14,8 +14,8 @@ from smoke.docker_helpers import built_image, docker
 
 IMAGE = "containers/dynamo:runtime"
 # A runtime_package_dependency of this test (tests/python/smoke/BUILD).
-CHECKS_PEX = Path("src.python.dynamo_gpu_checks/gpu-checks.pex")
-MOUNTED = "/opt/dynamo-gpu-checks/checks.pex"
+CHECKS_PEX = Path("src.python.gpu_smoke_checks/gpu-smoke-checks.pex")
+MOUNTED = "/opt/gpu-smoke-checks/checks.pex"
 
 
 def run_with_checks(*command: str, network: str = "none"):
@@ -30,7 +30,7 @@ def run_with_checks(*command: str, network: str = "none"):
 
 
 def test_without_a_gpu_every_check_is_skipped_with_the_reason():
-    code, out, err = run_with_checks("python", "-m", "dynamo_gpu_checks", "run")
+    code, out, err = run_with_checks("python", "-m", "gpu_smoke_checks", "run")
     assert code == 3, err
     lines = out.splitlines()
     assert lines[-1] == "0 passed, 0 failed, 5 skipped"
@@ -39,7 +39,7 @@ def test_without_a_gpu_every_check_is_skipped_with_the_reason():
 
 NIXL_ON_DRAM = """
 import json, torch, nixl._api as nixl_api
-from dynamo_gpu_checks.checks import nixl_transfer
+from gpu_smoke_checks.checks import nixl_transfer
 print(json.dumps(nixl_transfer(torch, nixl_api, device="cpu", nbytes=1 << 20)))
 """
 
@@ -57,8 +57,8 @@ def test_the_nixl_transfer_check_moves_and_verifies_bytes_with_the_images_nixl()
 
 SERVE_WITH_THE_MOCKER = """
 import sys
-from dynamo_gpu_checks import serve
-from dynamo_gpu_checks.checks import Context
+from gpu_smoke_checks import serve
+from gpu_smoke_checks.checks import Context
 mocker = [sys.executable, "-m", "dynamo.mocker", "--model-path", serve.MODEL,
           "--model-name", serve.MODEL, *serve.DISCOVERY_FLAGS]
 details = serve.serve_with(Context(workdir="/tmp/serve", serve_timeout_s=240), mocker, False)

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from dynamo_gpu_checks.checks import CheckFailed
-from dynamo_gpu_checks.serve import (
+from gpu_smoke_checks.checks import CheckFailed
+from gpu_smoke_checks.serve import (
     MODEL,
     completion_details,
     engine_argv,

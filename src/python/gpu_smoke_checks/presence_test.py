@@ -1,4 +1,4 @@
-from dynamo_gpu_checks.presence import (
+from gpu_smoke_checks.presence import (
     NO_GPU,
     NO_TOOLKIT,
     Host,

@@ -5,9 +5,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from dynamo_gpu_checks import cli
-from dynamo_gpu_checks.presence import detect_gpu
-from dynamo_gpu_checks.results import (
+from gpu_smoke_checks import cli
+from gpu_smoke_checks.presence import detect_gpu
+from gpu_smoke_checks.results import (
     EXIT_FAILED,
     EXIT_NO_GPU,
     EXIT_PASSED,
@@ -31,7 +31,8 @@ def reports(tmp_path):
 
 @pytest.mark.parametrize("command", ["run", "preflight"])
 def test_without_a_gpu_every_check_is_skipped_with_the_reason(tmp_path, command, capsys):
-    argv = [command, "--checks", "nvidia-smi,serve", "--suite", "tests/gpu:x", *reports(tmp_path)]
+    argv = [command, "--checks", "nvidia-smi,serve", "--suite", "tests/gpu_smoke:x"]
+    argv += reports(tmp_path)
     assert cli.main(argv, detect=lambda toolkit: ABSENT, run=never_run) == EXIT_NO_GPU
     report = json.loads((tmp_path / "r.json").read_text())
     assert [(c["name"], c["status"], c["reason"]) for c in report["checks"]] == [
@@ -39,7 +40,7 @@ def test_without_a_gpu_every_check_is_skipped_with_the_reason(tmp_path, command,
         ("serve", "skipped", ABSENT.reason),
     ]
     suite = ET.parse(tmp_path / "out/r.xml").getroot().find("testsuite")
-    assert suite.attrib["name"] == "tests/gpu:x" and suite.attrib["skipped"] == "2"
+    assert suite.attrib["name"] == "tests/gpu_smoke:x" and suite.attrib["skipped"] == "2"
     assert "SKIPPED nvidia-smi" in capsys.readouterr().out
 
 
@@ -83,12 +84,12 @@ def test_bad_arguments_name_the_input_and_the_choices(argv, message, capsys):
 
 
 def test_this_hosts_real_detection_end_to_end(tmp_path):
-    """`python -m dynamo_gpu_checks run` as a process, with the machine's real detection."""
+    """`python -m gpu_smoke_checks run` as a process, with the machine's real detection."""
     presence = detect_gpu()
     if presence.available:
         pytest.skip(f"this host has a GPU ({presence.detail}); the checks would run for real")
     done = subprocess.run(
-        [sys.executable, "-m", "dynamo_gpu_checks", "run", *reports(tmp_path)],
+        [sys.executable, "-m", "gpu_smoke_checks", "run", *reports(tmp_path)],
         capture_output=True,
         text=True,
     )

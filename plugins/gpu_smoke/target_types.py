@@ -20,7 +20,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
-# The checks of src/python/dynamo_gpu_checks (check_names.py; target_types_test compares).
+# The checks of src/python/gpu_smoke_checks (check_names.py; target_types_test compares).
 KNOWN_CHECKS = ("nvidia-smi", "cuda-matmul", "nixl-transfer", "framework", "serve")
 FRAMEWORKS = ("vllm", "sglang", "trtllm")
 

@@ -2,7 +2,7 @@ import json
 
 from tokenizers import Tokenizer
 
-from dynamo_gpu_checks.tiny_model import VOCAB_SIZE, write_tiny_model
+from gpu_smoke_checks.tiny_model import VOCAB_SIZE, write_tiny_model
 
 # The IDs Dynamo's mocker engine emits (about 1000 to 2000, whatever the model's vocabulary).
 MOCKER_TOKEN_IDS = range(1000, 2000)

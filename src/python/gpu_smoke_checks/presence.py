@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dynamo_gpu_checks.results import Presence
+from gpu_smoke_checks.results import Presence
 
 NO_GPU = "no GPU"
 NO_TOOLKIT = "no NVIDIA container toolkit"

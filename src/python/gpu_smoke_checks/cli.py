@@ -1,4 +1,4 @@
-"""`python -m dynamo_gpu_checks {run,preflight}`.
+"""`python -m gpu_smoke_checks {run,preflight}`.
 
 run        detects the GPU up front, then runs the checks (each skipped, with the reason, when
            there is none); writes the results as JSON and JUnit XML.
@@ -18,10 +18,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 
-from dynamo_gpu_checks import presence as gpu_presence
-from dynamo_gpu_checks.check_names import CHECK_NAMES
-from dynamo_gpu_checks.checks import FRAMEWORK_MODULES, Context, run_check
-from dynamo_gpu_checks.results import (
+from gpu_smoke_checks import presence as gpu_presence
+from gpu_smoke_checks.check_names import CHECK_NAMES
+from gpu_smoke_checks.checks import FRAMEWORK_MODULES, Context, run_check
+from gpu_smoke_checks.results import (
     EXIT_FAILED,
     EXIT_NO_GPU,
     EXIT_PASSED,
@@ -55,7 +55,7 @@ def positive_int(value: str) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="python -m dynamo_gpu_checks",
+        prog="python -m gpu_smoke_checks",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -76,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--suite",
-            default="dynamo_gpu_checks",
+            default="gpu_smoke_checks",
             help="the JUnit testsuite name (the Pants target's address)",
         )
         sub.add_argument("--junit-xml", help="write JUnit XML here")
@@ -99,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workdir",
-        default="/tmp/dynamo-gpu-checks",
+        default="/tmp/gpu-smoke-checks",
         help="where the serve check writes its model and logs",
     )
     run.add_argument(

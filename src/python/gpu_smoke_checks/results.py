@@ -11,7 +11,7 @@ PASSED = "passed"
 FAILED = "failed"
 SKIPPED = "skipped"
 
-# Exit codes of `run` and `preflight`; the Pants plugin reads them (plugins/dynamo_gpu).
+# Exit codes of `run` and `preflight`; the Pants plugin reads them (plugins/gpu_smoke).
 EXIT_PASSED = 0  # nothing failed and something passed (or, for preflight, the GPU is usable)
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # argparse's own code for bad arguments

@@ -3,8 +3,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from dynamo_gpu_checks.check_names import CHECK_NAMES
-from dynamo_gpu_checks.checks import (
+from gpu_smoke_checks.check_names import CHECK_NAMES
+from gpu_smoke_checks.checks import (
     CHECKS,
     INITIATOR_AGENT,
     NOTIFICATION,
@@ -17,7 +17,7 @@ from dynamo_gpu_checks.checks import (
     run_check,
     torch_cuda_details,
 )
-from dynamo_gpu_checks.results import FAILED, PASSED
+from gpu_smoke_checks.results import FAILED, PASSED
 
 SMI = "0, NVIDIA H100 80GB HBM3, 81559 MiB\n1, NVIDIA A100-SXM4-80GB, 81920 MiB\n"
 

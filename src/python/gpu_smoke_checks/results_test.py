@@ -1,7 +1,7 @@
 import json
 import xml.etree.ElementTree as ET
 
-from dynamo_gpu_checks.results import (
+from gpu_smoke_checks.results import (
     EXIT_FAILED,
     EXIT_NO_GPU,
     EXIT_PASSED,
@@ -41,9 +41,9 @@ def test_skipped_all_carries_the_presence_reason():
 
 
 def test_junit_xml_has_one_testcase_per_check_with_its_outcome():
-    root = ET.fromstring(to_junit_xml("tests/gpu:vllm", MIXED))
+    root = ET.fromstring(to_junit_xml("tests/gpu_smoke:vllm", MIXED))
     suite = root.find("testsuite")
-    assert suite.attrib["name"] == "tests/gpu:vllm"
+    assert suite.attrib["name"] == "tests/gpu_smoke:vllm"
     assert (suite.attrib["tests"], suite.attrib["failures"], suite.attrib["skipped"]) == (
         "3",
         "1",

@@ -1,9 +1,9 @@
 """`pants test` for `gpu_smoke_test`: decide GPU presence on the host, then run the checks.
 
-The checks themselves (src/python/dynamo_gpu_checks) detect the GPU and write the results;
+The checks themselves (src/python/gpu_smoke_checks) detect the GPU and write the results;
 these rules only choose where they run:
 
-1. host mode (no `image`): one process, `<host python> -m dynamo_gpu_checks run`.
+1. host mode (no `image`): one process, `<host python> -m gpu_smoke_checks run`.
 2. container mode: `... preflight --container-toolkit` on the host first; only when the host
    has a GPU and the NVIDIA Container Toolkit is the image built and the checks run in it
    with `docker run --rm --gpus all`, the checks package bind-mounted onto PYTHONPATH. A
@@ -45,8 +45,8 @@ from pants.engine.target import (
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
-from dynamo_gpu.subsystem import GpuSmoke
-from dynamo_gpu.target_types import (
+from gpu_smoke.subsystem import GpuSmoke
+from gpu_smoke.target_types import (
     GpuSmokeTestChecksField,
     GpuSmokeTestExpectGpusField,
     GpuSmokeTestFrameworkField,
@@ -56,12 +56,12 @@ from dynamo_gpu.target_types import (
 
 logger = logging.getLogger(__name__)
 
-# dynamo_gpu_checks' exit codes (results.py).
+# gpu_smoke_checks' exit codes (results.py).
 EXIT_PASSED = 0
 EXIT_NO_GPU = 3
 REPORTS_DIR = "gpu-smoke-reports"
 # Where the container sees the checks package and writes its reports.
-CONTAINER_CHECKS = "/opt/dynamo-gpu-checks/checks.pex"
+CONTAINER_CHECKS = "/opt/gpu-smoke-checks/checks.pex"
 CONTAINER_REPORTS = "/gpu-smoke-reports"
 
 
@@ -158,10 +158,10 @@ def checks_argv(
     container_toolkit: bool = False,
     require_gpu: bool = False,
 ) -> tuple[str, ...]:
-    """`-m dynamo_gpu_checks <command> ...` for the target, writing reports to reports_dir."""
+    """`-m gpu_smoke_checks <command> ...` for the target, writing reports to reports_dir."""
     name = field_set.address.path_safe_spec
     argv = [
-        "-m", "dynamo_gpu_checks", command,
+        "-m", "gpu_smoke_checks", command,
         "--checks", ",".join(field_set.checks.value or ()),
         "--expect-gpus", str(field_set.expect_gpus.value),
         "--suite", field_set.address.spec,

@@ -5,8 +5,8 @@ from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_gpu import register
-from dynamo_gpu.target_types import (
+from gpu_smoke import register
+from gpu_smoke.target_types import (
     KNOWN_CHECKS,
     GpuSmokeTestChecksField,
     GpuSmokeTestExpectGpusField,
@@ -16,8 +16,8 @@ from dynamo_gpu.target_types import (
 
 def target(build: str):
     runner = RuleRunner(target_types=register.target_types())
-    runner.write_files({"tests/gpu/BUILD": build})
-    return runner.get_target(Address("tests/gpu", target_name="t"))
+    runner.write_files({"tests/gpu_smoke/BUILD": build})
+    return runner.get_target(Address("tests/gpu_smoke", target_name="t"))
 
 
 def test_defaults_run_every_check_on_one_gpu_in_host_mode():
@@ -41,4 +41,4 @@ def test_defaults_run_every_check_on_one_gpu_in_host_mode():
 def test_bad_fields_fail_when_the_build_file_is_read(fields, message):
     with pytest.raises(ExecutionError, match=message) as error:
         target(f'gpu_smoke_test(name="t", {fields})')
-    assert "tests/gpu:t" in str(error.value)
+    assert "tests/gpu_smoke:t" in str(error.value)
