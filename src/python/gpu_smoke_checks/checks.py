@@ -6,49 +6,17 @@ functions that do the work, so everything but the GPU calls runs in unit tests o
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gpu_smoke_checks.check_names import CHECK_NAMES
+from gpu_smoke_checks.context import FRAMEWORK_MODULES, CheckFailed, Context, import_or_fail
 from gpu_smoke_checks.results import FAILED, PASSED, CheckResult
-
-
-class CheckFailed(Exception):
-    def __init__(self, reason: str, details: dict[str, Any] | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.details = details or {}
-
-
-# Framework name (as in the images' DYNAMO_BACKEND) -> the module that must import.
-FRAMEWORK_MODULES = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm"}
-
-
-@dataclass(frozen=True)
-class Context:
-    expect_gpus: int = 1
-    # None: read the image's DYNAMO_BACKEND (containers/stack.py sets it in every image).
-    framework: str | None = None
-    workdir: str = "/tmp/gpu-smoke-checks"
-    serve_timeout_s: float = 600.0
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-
-    def resolved_framework(self) -> str:
-        framework = self.framework or self.environ.get("DYNAMO_BACKEND", "")
-        if framework in FRAMEWORK_MODULES:
-            return framework
-        raise CheckFailed(
-            f"no framework to check: --framework is unset and DYNAMO_BACKEND is "
-            f"{framework or 'unset'!r}; pass --framework ({', '.join(FRAMEWORK_MODULES)}) or "
-            "leave the framework and serve checks out for an image without a framework"
-        )
-
+from gpu_smoke_checks.serve import serve_one_request
 
 # --- nvidia-smi -------------------------------------------------------------------------
 
@@ -135,13 +103,6 @@ def torch_cuda_details(torch: Any, expect_gpus: int) -> dict[str, Any]:
         "device_count": count,
         "device_name": torch.cuda.get_device_name(0),
     }
-
-
-def import_or_fail(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise CheckFailed(f"cannot import {module}: {e}") from e
 
 
 def check_cuda_matmul(ctx: Context) -> dict[str, Any]:
@@ -241,18 +202,12 @@ def check_framework(ctx: Context) -> dict[str, Any]:
     return details
 
 
-def check_serve(ctx: Context) -> dict[str, Any]:
-    from gpu_smoke_checks.serve import serve_one_request
-
-    return serve_one_request(ctx)
-
-
 CHECKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "nvidia-smi": check_nvidia_smi,
     "cuda-matmul": check_cuda_matmul,
     "nixl-transfer": check_nixl_transfer,
     "framework": check_framework,
-    "serve": check_serve,
+    "serve": serve_one_request,
 }
 assert tuple(CHECKS) == CHECK_NAMES
 

@@ -8,8 +8,6 @@ from gpu_smoke_checks.checks import (
     CHECKS,
     INITIATOR_AGENT,
     NOTIFICATION,
-    CheckFailed,
-    Context,
     check_nvidia_smi,
     matmul_against_cpu,
     nixl_transfer,
@@ -17,6 +15,7 @@ from gpu_smoke_checks.checks import (
     run_check,
     torch_cuda_details,
 )
+from gpu_smoke_checks.context import CheckFailed, Context
 from gpu_smoke_checks.results import FAILED, PASSED
 
 SMI = "0, NVIDIA H100 80GB HBM3, 81559 MiB\n1, NVIDIA A100-SXM4-80GB, 81920 MiB\n"

@@ -20,7 +20,8 @@ from dataclasses import replace
 
 from gpu_smoke_checks import presence as gpu_presence
 from gpu_smoke_checks.check_names import CHECK_NAMES
-from gpu_smoke_checks.checks import FRAMEWORK_MODULES, Context, run_check
+from gpu_smoke_checks.checks import run_check
+from gpu_smoke_checks.context import FRAMEWORK_MODULES, Context
 from gpu_smoke_checks.results import (
     EXIT_FAILED,
     EXIT_NO_GPU,
@@ -99,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workdir",
-        default="/tmp/gpu-smoke-checks",
+        default=Context.workdir,
         help="where the serve check writes its model and logs",
     )
     run.add_argument(

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from gpu_smoke_checks.checks import CheckFailed, Context, import_or_fail
+from gpu_smoke_checks.context import CheckFailed, Context, import_or_fail
 from gpu_smoke_checks.tiny_model import write_tiny_model
 
 MODEL = "tiny"

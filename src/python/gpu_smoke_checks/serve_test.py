@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from gpu_smoke_checks.checks import CheckFailed
+from gpu_smoke_checks.context import CheckFailed
 from gpu_smoke_checks.serve import (
     MODEL,
     completion_details,

@@ -58,7 +58,7 @@ def test_the_nixl_transfer_check_moves_and_verifies_bytes_with_the_images_nixl()
 SERVE_WITH_THE_MOCKER = """
 import sys
 from gpu_smoke_checks import serve
-from gpu_smoke_checks.checks import Context
+from gpu_smoke_checks.context import Context
 mocker = [sys.executable, "-m", "dynamo.mocker", "--model-path", serve.MODEL,
           "--model-name", serve.MODEL, *serve.DISCOVERY_FLAGS]
 details = serve.serve_with(Context(workdir="/tmp/serve", serve_timeout_s=240), mocker, False)
