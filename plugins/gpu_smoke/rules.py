@@ -9,10 +9,10 @@ these rules only choose where they run:
    with `docker run --rm --gpus all`, the checks package bind-mounted onto PYTHONPATH. A
    machine without a GPU (CI) never builds the multi-GB image.
 
-Exit code 3 of the checks means nothing ran: the target is reported as skipped (Pants 2.17's
-TestResult has no such state: `exit_code=None` plus a warning that says why). With
-`[gpu-smoke].require_gpu` the checks report absence as failures themselves (`--require-gpu`),
-so the test fails.
+Exit code EXIT_NO_GPU (3, the checks' contract.py) means nothing ran: the target is reported
+as skipped (Pants 2.17's TestResult has no such state: `exit_code=None` plus a warning that
+says why). With `[gpu-smoke].require_gpu` the checks report absence as failures themselves
+(`--require-gpu`), so the test fails.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from pants.engine.target import (
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
+from gpu_smoke.contract import CONTAINER_CHECKS, EXIT_NO_GPU, EXIT_PASSED, PACKAGE
 from gpu_smoke.subsystem import GpuSmoke
 from gpu_smoke.target_types import (
     GpuSmokeTestChecksField,
@@ -56,12 +57,8 @@ from gpu_smoke.target_types import (
 
 logger = logging.getLogger(__name__)
 
-# gpu_smoke_checks' exit codes (results.py).
-EXIT_PASSED = 0
-EXIT_NO_GPU = 3
 REPORTS_DIR = "gpu-smoke-reports"
-# Where the container sees the checks package and writes its reports.
-CONTAINER_CHECKS = "/opt/gpu-smoke-checks/checks.pex"
+# Where the container writes its reports (it sees the checks package at CONTAINER_CHECKS).
 CONTAINER_REPORTS = "/gpu-smoke-reports"
 
 
@@ -161,7 +158,7 @@ def checks_argv(
     """`-m gpu_smoke_checks <command> ...` for the target, writing reports to reports_dir."""
     name = field_set.address.path_safe_spec
     argv = [
-        "-m", "gpu_smoke_checks", command,
+        "-m", PACKAGE, command,
         "--checks", ",".join(field_set.checks.value or ()),
         "--expect-gpus", str(field_set.expect_gpus.value),
         "--suite", field_set.address.spec,

@@ -34,8 +34,8 @@ from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images.testutil import offline_pex_cli_options
 from gpu_smoke import register
+from gpu_smoke.contract import CONTAINER_CHECKS
 from gpu_smoke.rules import (
-    CONTAINER_CHECKS,
     GpuSmokeError,
     GpuSmokeTestFieldSet,
     GpuSmokeTestRequest,
@@ -43,6 +43,7 @@ from gpu_smoke.rules import (
     docker_run_script,
     image_reference,
 )
+from gpu_smoke.target_types import GpuSmokeTestChecksField, GpuSmokeTestFrameworkField
 
 # The real checks package, a dependency of these tests (plugins/gpu_smoke/BUILD).
 CHECKS_SOURCES = "src/python/gpu_smoke_checks"
@@ -264,12 +265,15 @@ def test_the_image_is_run_by_id_or_else_by_tag() -> None:
         image_reference(BuiltDockerImage.create("<unknown>", (), "info.json"))
 
 
-def test_known_checks_are_the_packages_checks() -> None:
-    from gpu_smoke.target_types import KNOWN_CHECKS
+def test_the_plugin_reads_the_checks_own_contract() -> None:
+    from gpu_smoke import contract
 
-    names: dict = {}
-    exec(Path(CHECKS_SOURCES, "check_names.py").read_text(), names)
-    assert names["CHECK_NAMES"] == KNOWN_CHECKS
+    assert contract.CONTRACT_FILE == Path(CHECKS_SOURCES, "contract.py").absolute()
+    assert contract.PACKAGE == Path(CHECKS_SOURCES).name
+    assert contract.CHECK_NAMES == GpuSmokeTestChecksField.default
+    assert contract.FRAMEWORKS == GpuSmokeTestFrameworkField.valid_choices == (
+        "vllm", "sglang", "trtllm",
+    )  # fmt: skip
 
 
 def test_the_json_report_reason_is_what_the_skip_says() -> None:

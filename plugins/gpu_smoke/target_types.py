@@ -20,9 +20,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
-# The checks of src/python/gpu_smoke_checks (check_names.py; target_types_test compares).
-KNOWN_CHECKS = ("nvidia-smi", "cuda-matmul", "nixl-transfer", "framework", "serve")
-FRAMEWORKS = ("vllm", "sglang", "trtllm")
+from gpu_smoke.contract import CHECK_NAMES, FRAMEWORKS
 
 
 class GpuSmokeTestImageField(AsyncFieldMixin, StringField):
@@ -50,10 +48,10 @@ class GpuSmokeTestDependenciesField(Dependencies):
 
 class GpuSmokeTestChecksField(StringSequenceField):
     alias = "checks"
-    default = KNOWN_CHECKS
+    default = CHECK_NAMES
     help = help_text(
         f"""
-        The checks to run, in this order, from: {', '.join(KNOWN_CHECKS)}. `framework` and
+        The checks to run, in this order, from: {', '.join(CHECK_NAMES)}. `framework` and
         `serve` need an image with a framework (or the `framework` field).
         """
     )
@@ -69,14 +67,14 @@ class GpuSmokeTestChecksField(StringSequenceField):
         if not value:
             raise InvalidFieldException(
                 f"The `{cls.alias}` field of {address} is empty; name at least one of: "
-                f"{', '.join(KNOWN_CHECKS)}."
+                f"{', '.join(CHECK_NAMES)}."
             )
-        unknown = [name for name in value if name not in KNOWN_CHECKS]
+        unknown = [name for name in value if name not in CHECK_NAMES]
         if unknown:
             raise InvalidFieldException(
                 f"The `{cls.alias}` field of {address} has unknown check(s) "
                 f"{', '.join(repr(u) for u in unknown)}; the allowed values are: "
-                f"{', '.join(KNOWN_CHECKS)}."
+                f"{', '.join(CHECK_NAMES)}."
             )
         duplicates = sorted({name for name in value if value.count(name) > 1})
         if duplicates:

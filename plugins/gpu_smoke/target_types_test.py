@@ -6,8 +6,8 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
 from gpu_smoke import register
+from gpu_smoke.contract import CHECK_NAMES
 from gpu_smoke.target_types import (
-    KNOWN_CHECKS,
     GpuSmokeTestChecksField,
     GpuSmokeTestExpectGpusField,
     GpuSmokeTestImageField,
@@ -22,7 +22,7 @@ def target(build: str):
 
 def test_defaults_run_every_check_on_one_gpu_in_host_mode():
     t = target('gpu_smoke_test(name="t")')
-    assert t[GpuSmokeTestChecksField].value == KNOWN_CHECKS
+    assert t[GpuSmokeTestChecksField].value == CHECK_NAMES
     assert t[GpuSmokeTestExpectGpusField].value == 1
     assert t[GpuSmokeTestImageField].value is None
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_smoke_checks.check_names import CHECK_NAMES
-from gpu_smoke_checks.context import FRAMEWORK_MODULES, CheckFailed, Context, import_or_fail
+from gpu_smoke_checks.context import CheckFailed, Context, import_or_fail
+from gpu_smoke_checks.contract import CHECK_NAMES, FRAMEWORK_MODULES
 from gpu_smoke_checks.results import FAILED, PASSED, CheckResult
 from gpu_smoke_checks.serve import serve_one_request
 

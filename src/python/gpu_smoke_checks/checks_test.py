@@ -3,7 +3,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from gpu_smoke_checks.check_names import CHECK_NAMES
 from gpu_smoke_checks.checks import (
     CHECKS,
     INITIATOR_AGENT,
@@ -16,6 +15,7 @@ from gpu_smoke_checks.checks import (
     torch_cuda_details,
 )
 from gpu_smoke_checks.context import CheckFailed, Context
+from gpu_smoke_checks.contract import CHECK_NAMES
 from gpu_smoke_checks.results import FAILED, PASSED
 
 SMI = "0, NVIDIA H100 80GB HBM3, 81559 MiB\n1, NVIDIA A100-SXM4-80GB, 81920 MiB\n"

@@ -19,13 +19,17 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from gpu_smoke_checks import presence as gpu_presence
-from gpu_smoke_checks.check_names import CHECK_NAMES
 from gpu_smoke_checks.checks import run_check
-from gpu_smoke_checks.context import FRAMEWORK_MODULES, Context
-from gpu_smoke_checks.results import (
+from gpu_smoke_checks.context import Context
+from gpu_smoke_checks.contract import (
+    CHECK_NAMES,
     EXIT_FAILED,
     EXIT_NO_GPU,
     EXIT_PASSED,
+    FRAMEWORK_MODULES,
+    PACKAGE,
+)
+from gpu_smoke_checks.results import (
     FAILED,
     CheckResult,
     Presence,
@@ -56,7 +60,7 @@ def positive_int(value: str) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="python -m gpu_smoke_checks",
+        prog=f"python -m {PACKAGE}",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -77,7 +81,7 @@ def parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--suite",
-            default="gpu_smoke_checks",
+            default=PACKAGE,
             help="the JUnit testsuite name (the Pants target's address)",
         )
         sub.add_argument("--junit-xml", help="write JUnit XML here")

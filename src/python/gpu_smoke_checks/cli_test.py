@@ -6,16 +6,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from gpu_smoke_checks import cli
+from gpu_smoke_checks.contract import CHECK_NAMES, EXIT_FAILED, EXIT_NO_GPU, EXIT_PASSED, PACKAGE
 from gpu_smoke_checks.presence import detect_gpu
-from gpu_smoke_checks.results import (
-    EXIT_FAILED,
-    EXIT_NO_GPU,
-    EXIT_PASSED,
-    FAILED,
-    PASSED,
-    CheckResult,
-    Presence,
-)
+from gpu_smoke_checks.results import FAILED, PASSED, CheckResult, Presence
 
 ABSENT = Presence(False, "no GPU", "no /dev/nvidia[0-9]* device node and no nvidia-smi on PATH")
 PRESENT = Presence(True, detail="device nodes /dev/nvidia0")
@@ -89,13 +82,13 @@ def test_this_hosts_real_detection_end_to_end(tmp_path):
     if presence.available:
         pytest.skip(f"this host has a GPU ({presence.detail}); the checks would run for real")
     done = subprocess.run(
-        [sys.executable, "-m", "gpu_smoke_checks", "run", *reports(tmp_path)],
+        [sys.executable, "-m", PACKAGE, "run", *reports(tmp_path)],
         capture_output=True,
         text=True,
     )
     assert done.returncode == EXIT_NO_GPU, done.stderr
     checks = json.loads((tmp_path / "r.json").read_text())["checks"]
-    assert [c["name"] for c in checks] == list(cli.CHECK_NAMES)
+    assert [c["name"] for c in checks] == list(CHECK_NAMES)
     assert {c["reason"] for c in checks} == {presence.reason}
     assert done.stdout.splitlines()[-1] == "0 passed, 0 failed, 5 skipped"
 

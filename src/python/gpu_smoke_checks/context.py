@@ -11,8 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-# Framework name (as in the images' DYNAMO_BACKEND) -> the module that must import.
-FRAMEWORK_MODULES = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm"}
+from gpu_smoke_checks.contract import FRAMEWORK_MODULES
 
 
 class CheckFailed(Exception):

@@ -7,15 +7,12 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gpu_smoke_checks.contract import EXIT_FAILED, EXIT_NO_GPU, EXIT_PASSED
+
 PASSED = "passed"
 FAILED = "failed"
 SKIPPED = "skipped"
 
-# Exit codes of `run` and `preflight`; the Pants plugin reads them (plugins/gpu_smoke).
-EXIT_PASSED = 0  # nothing failed and something passed (or, for preflight, the GPU is usable)
-EXIT_FAILED = 1
-EXIT_USAGE = 2  # argparse's own code for bad arguments
-EXIT_NO_GPU = 3  # every check skipped: nothing to run them on
 
 
 @dataclass(frozen=True)

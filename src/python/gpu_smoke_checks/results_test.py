@@ -1,10 +1,8 @@
 import json
 import xml.etree.ElementTree as ET
 
+from gpu_smoke_checks.contract import EXIT_FAILED, EXIT_NO_GPU, EXIT_PASSED
 from gpu_smoke_checks.results import (
-    EXIT_FAILED,
-    EXIT_NO_GPU,
-    EXIT_PASSED,
     FAILED,
     PASSED,
     SKIPPED,

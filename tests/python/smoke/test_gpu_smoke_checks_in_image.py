@@ -10,19 +10,20 @@ moves DRAM the same way through the same calls).
 import json
 from pathlib import Path
 
+from gpu_smoke_checks.contract import CONTAINER_CHECKS, EXIT_NO_GPU, PACKAGE
 from smoke.docker_helpers import built_image, docker
 
 IMAGE = "containers/dynamo:runtime"
 # A runtime_package_dependency of this test (tests/python/smoke/BUILD).
 CHECKS_PEX = Path("src.python.gpu_smoke_checks/gpu-smoke-checks.pex")
-MOUNTED = "/opt/gpu-smoke-checks/checks.pex"
 
 
 def run_with_checks(*command: str, network: str = "none"):
     image = built_image(IMAGE)
     # Pants records "<unknown>" as the ID of a fully cached BuildKit build: then the tag.
     reference = image.image_id if image.image_id.startswith("sha256:") else image.tags[0]
-    mount = ["-v", f"{CHECKS_PEX.resolve()}:{MOUNTED}:ro", "-e", f"PYTHONPATH={MOUNTED}"]
+    mount = ["-v", f"{CHECKS_PEX.resolve()}:{CONTAINER_CHECKS}:ro"]
+    mount += ["-e", f"PYTHONPATH={CONTAINER_CHECKS}"]
     result = docker(
         "run", "--rm", "--network", network, *mount, reference, *command, check=False
     )  # fmt: skip
@@ -30,8 +31,8 @@ def run_with_checks(*command: str, network: str = "none"):
 
 
 def test_without_a_gpu_every_check_is_skipped_with_the_reason():
-    code, out, err = run_with_checks("python", "-m", "gpu_smoke_checks", "run")
-    assert code == 3, err
+    code, out, err = run_with_checks("python", "-m", PACKAGE, "run")
+    assert code == EXIT_NO_GPU, err
     lines = out.splitlines()
     assert lines[-1] == "0 passed, 0 failed, 5 skipped"
     assert all(line.startswith("SKIPPED") and "no GPU (" in line for line in lines[:-1]), out
