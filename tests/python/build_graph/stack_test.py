@@ -187,6 +187,18 @@ def test_each_backend_resolves_its_stack_in_its_own_resolve(rule_runner: RuleRun
     assert len(set(nixl.values())) > 1
 
 
+def test_the_gpu_checks_import_each_backends_framework_by_the_preludes_module() -> None:
+    """The GPU checks run in the images, where this prelude is not, so their contract
+    (src/python/gpu_smoke_checks/contract.py, literals only) names each framework's module
+    again: it must be the module the prelude installs."""
+    contract: dict = {}
+    exec(Path("src/python/gpu_smoke_checks/contract.py").read_text(), contract)
+    modules = {
+        name: spec["framework"][1] for name, spec in DATA["backends"]().items() if spec["framework"]
+    }
+    assert contract["FRAMEWORK_MODULES"] == modules
+
+
 def test_resolves_in_pants_toml_match_the_buildable_backends(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner)
     configured = {
