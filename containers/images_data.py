@@ -5,7 +5,7 @@
 # installs, and check_data()), images_templates.py (the Dockerfile templates) and
 # images_macros.py (the macros BUILD files call). It is plain data and validation: no Pants
 # name, no import, so ruff lints it and tests load it as an ordinary Python module
-# (tests/python/build/images_data_test.py).
+# (tests/python/build_graph/images_data_test.py).
 
 # One consistent, installable set (docs/versions.md says why this set and not the seed's).
 # (Prelude globals must be hashable, hence tuples of pairs; read them through versions().)
@@ -56,7 +56,7 @@ DEV_TOOLS = ("pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1")
 
 
 # The backends: one image family each (runtime, dev, ci). Adding a backend is an entry here,
-# a resolve in pants.toml (`images-<name>`, its lockfile; tests/python/build/images_data_test.py
+# a resolve in pants.toml (`images-<name>`, its lockfile; tests/python/build_graph/images_data_test.py
 # fails until they agree) and `containers/<name>/BUILD`.
 #   requirements  what its runtime venv installs (3rdparty/python:<name>-requirements),
 #                 hash-locked in 3rdparty/python/images-<name>.lock (a resolve per backend: their

@@ -101,7 +101,7 @@ def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
 
 
 def tiny_model_source() -> bytes:
-    from dynamo_gpu_checks import tiny_model
+    from gpu_smoke_checks import tiny_model
 
     return Path(tiny_model.__file__).read_bytes()
 

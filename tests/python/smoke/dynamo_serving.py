@@ -7,7 +7,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from dynamo_gpu_checks import tiny_model
+from gpu_smoke_checks import tiny_model
 from smoke.docker_helpers import BuiltImage, docker, http_get, wait_until
 
 MODEL = "tiny"

@@ -1,0 +1,5 @@
+import sys
+
+from gpu_smoke_checks.cli import main
+
+sys.exit(main())
