@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from dynamo_wheels.subsystem import NativeWheels
-from dynamo_wheels.target_types import NativeWheelPlatformTagField
+from dynamo_wheels.api import NativeWheels, native_wheel_platform_tag
 from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.backend.docker.package_types import BuiltDockerImage
 from pants.backend.docker.subsystems.docker_options import DockerOptions
@@ -149,8 +148,8 @@ class ValidatePlatformImageDependencies(ValidateDependenciesRequest):
 
 def _missing_arch_build(dependency: Target, arch: Arch, native_wheels: NativeWheels) -> str | None:
     """Why `dependency` has no build for `arch` (None: it has one)."""
-    if dependency.has_field(NativeWheelPlatformTagField):
-        tag = dependency[NativeWheelPlatformTagField].value or native_wheels.platform_tag
+    tag = native_wheel_platform_tag(dependency, native_wheels)
+    if tag is not None:
         built_for = wheel_arch(tag)
         if built_for not in (None, arch):
             return (

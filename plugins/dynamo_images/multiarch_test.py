@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from dynamo_wheels.target_types import NativeWheelTarget
+from dynamo_wheels.api import NativeWheelTarget
 from pants.backend.docker.target_types import (
     DockerImageBuildArgsField,
     DockerImageDependenciesField,
