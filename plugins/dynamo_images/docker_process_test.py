@@ -43,16 +43,9 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
 
 
 def test_docker_env_vars_win_over_the_callers_env(rule_runner: RuleRunner) -> None:
-    process = rule_runner.request(
-        Process,
-        [
-            DockerProcess(
-                ("version",),
-                description="docker version",
-                env=FrozenDict({"DOCKER_HOST": "unix:///from-caller", "CUDA_VISIBLE_DEVICES": "0"}),
-            )
-        ],
-    )
+    caller_env = FrozenDict({"DOCKER_HOST": "unix:///from-caller", "CUDA_VISIBLE_DEVICES": "0"})
+    request = DockerProcess(("version",), description="docker version", env=caller_env)
+    process = rule_runner.request(Process, [request])
     assert process.argv[0].endswith("/bin/docker") and process.argv[1:] == ("version",)
     assert process.env["DOCKER_HOST"] == "unix:///from-options"
     assert process.env["DOCKER_BUILDKIT"] == "1"
@@ -60,17 +53,9 @@ def test_docker_env_vars_win_over_the_callers_env(rule_runner: RuleRunner) -> No
 
 
 def test_a_script_gets_docker_as_its_first_argument(rule_runner: RuleRunner) -> None:
-    process = rule_runner.request(
-        Process,
-        [
-            DockerProcess(
-                ("some-ref",),
-                description="external IDs",
-                script=DockerScript("dynamo_images", "external_image_ids.sh"),
-                run_label="1",
-            )
-        ],
-    )
+    script = DockerScript("dynamo_images", "external_image_ids.sh")
+    request = DockerProcess(("some-ref",), description="IDs", script=script, run_label="1")
+    process = rule_runner.request(Process, [request])
     bash, dash_c, text, name, docker, *args = process.argv
     assert (dash_c, name, args) == ("-c", "external_image_ids.sh#1", ["some-ref"])
     assert text.startswith("# The local IDs") and docker.endswith("/bin/docker")
