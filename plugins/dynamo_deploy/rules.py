@@ -6,6 +6,8 @@ dependencies of the target, so `peek`, `dependencies` and `--changed-dependents`
 plugins/dynamo_images), builds the runner PEX, and runs it in the workspace with the spec
 and the images' docker-info.json in the run's sandbox (`--info-root {chroot}`): the runner
 starts exactly the image IDs Pants just built, never a tag another build may have moved.
+The runner runs `docker` itself; it gets `[docker].env_vars` (dynamo_images/docker_process.py)
+over the workspace's environment, so it talks to the engine the images were built in.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from dynamo_deploy.target_types import DeploymentRunnerField, DeploymentSpecField
+from dynamo_images import docker_process
+from dynamo_images.docker_process import DockerEnvironment, DockerEnvironmentRequest
 
 
 class DeploymentError(Exception):
@@ -146,7 +150,10 @@ async def run_deployment(field_set: DeploymentFieldSet) -> RunRequest:
         Get(BuiltPackage, EnvironmentAwarePackageRequest(DockerPackageFieldSet.create(t)))
         for t in inputs.images
     )
-    runner = await Get(RunRequest, PexBinaryFieldSet, PexBinaryFieldSet.create(inputs.runner[0]))
+    runner, docker_env = await MultiGet(
+        Get(RunRequest, PexBinaryFieldSet, PexBinaryFieldSet.create(inputs.runner[0])),
+        Get(DockerEnvironment, DockerEnvironmentRequest()),
+    )
     digest = await Get(
         Digest, MergeDigests([runner.digest, inputs.spec_digest, *(i.digest for i in images)])
     )
@@ -158,7 +165,7 @@ async def run_deployment(field_set: DeploymentFieldSet) -> RunRequest:
             "--info-root",
             "{chroot}",
         ),
-        extra_env=runner.extra_env,
+        extra_env={**docker_env.vars, **runner.extra_env},
         immutable_input_digests=runner.immutable_input_digests,
         append_only_caches=runner.append_only_caches,
     )
@@ -167,6 +174,7 @@ async def run_deployment(field_set: DeploymentFieldSet) -> RunRequest:
 def rules():
     return [
         *collect_rules(),
+        *docker_process.rules(),
         *DeploymentFieldSet.rules(),
         UnionRule(InferDependenciesRequest, InferDeploymentDependencies),
     ]

@@ -1,9 +1,9 @@
-"""Quality gates that run whenever a `docker_image` is packaged: SBOM and size budget.
+"""Quality gates that run whenever a `docker_image` is packaged: size budget and SBOM.
 
-The package rule of `docker_image` is here: it builds the image (or reuses it, `reuse.py`),
-then checks `size_budget` and writes the `sbom`. Both look at the image through processes
-keyed on its ID, which names its content, so Pants' process cache answers them on every
-`package` after the first: a no-op `package` runs no `docker` command for them.
+The package rule (`package_image.py`) asks for `ImageGates` of the image it built or reused
+(`reuse.py`): `size_budget` is checked, then the `sbom` written. Both look at the image
+through processes keyed on its ID, which names its content, so Pants' process cache answers
+them on every `package` after the first: a no-op `package` runs no `docker` command for them.
 """
 
 from __future__ import annotations
@@ -16,28 +16,15 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.backend.docker.package_types import BuiltDockerImage
-from pants.backend.docker.subsystems.docker_options import DockerOptions
-from pants.backend.docker.util_rules.docker_binary import DockerBinary
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact
-from pants.core.util_rules.system_binaries import BashBinary
 from pants.engine.addresses import Address
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
+from pants.engine.process import FallibleProcessResult, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import WrappedTarget, WrappedTargetRequest
-from pants.engine.unions import UnionMembership
-from pants.option.global_options import GlobalOptions, KeepSandboxes
-from pants.util.logging import LogLevel
 
-from dynamo_images.reuse import ImageReuse, build_or_reuse_docker_image
-from dynamo_images.target_types import (
-    DockerImageSbomField,
-    DockerImageSizeBudgetField,
-    format_size,
-)
+from dynamo_images.docker_process import DockerProcess, DockerScript
+from dynamo_images.target_types import format_size
 
 logger = logging.getLogger(__name__)
 
@@ -79,19 +66,12 @@ _FACTS_FORMAT = (
 
 
 @rule(desc="Inspect a Docker image")
-async def image_facts(
-    request: ImageFactsRequest,
-    docker: DockerBinary,
-    options_env_aware: DockerOptions.EnvironmentAware,
-) -> ImageFacts:
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars))
+async def image_facts(request: ImageFactsRequest) -> ImageFacts:
     result = await Get(
         FallibleProcessResult,
-        Process(
-            [docker.path, "image", "inspect", "--format", _FACTS_FORMAT, request.image_id],
+        DockerProcess(
+            ("image", "inspect", "--format", _FACTS_FORMAT, request.image_id),
             description=f"Inspecting image {request.image_id}",
-            env={**docker.extra_env, **env},
-            level=LogLevel.DEBUG,
             # An image ID names the image's content (config and layers): its size, platform
             # and creation time never change.
             cache_scope=ProcessCacheScope.SUCCESSFUL,
@@ -130,7 +110,8 @@ def check_size_budget(address: Address, facts: ImageFacts, budget: int) -> str:
 
 @dataclass(frozen=True)
 class BuiltImageSbom(BuiltPackageArtifact):
-    # Pants' Docker publish rule reads `.tags` of every artifact of an image's package.
+    # Pants' Docker publish rule reads `.tags` of every artifact of an image's package
+    # (one of the Pants internals listed in pants_internals.py).
     tags: tuple[str, ...] = ()
 
 
@@ -161,12 +142,7 @@ def sbom_path(metadata_path: str) -> str:
     return f"{directory}{slash}{stem}.{SBOM_ENDING}"
 
 
-# $1 docker, $2 image ID: run the image's own python3 on the collector, as root (to read every
-# file), with no network, on a read-only root filesystem.
-_COLLECT = f"""
-exec "$1" run --rm -i --pull never --network none --read-only --user 0:0 \\
-  --entrypoint python3 "$2" -I - < {COLLECTOR}
-"""
+COLLECT_SBOM = DockerScript("dynamo_images", "collect_sbom.sh")
 # `docker run`'s exit code when the command is not found in the image.
 _NOT_FOUND = 127
 
@@ -224,26 +200,19 @@ def cyclonedx_bom(
 
 
 @rule(desc="Write a Docker image's SBOM")
-async def image_sbom(
-    request: ImageSbomRequest,
-    docker: DockerBinary,
-    bash: BashBinary,
-    options_env_aware: DockerOptions.EnvironmentAware,
-) -> ImageSbom:
+async def image_sbom(request: ImageSbomRequest) -> ImageSbom:
     collector = resources.read_binary("dynamo_images", COLLECTOR)
-    collector_digest, env, facts = await MultiGet(
+    collector_digest, facts = await MultiGet(
         Get(Digest, CreateDigest([FileContent(COLLECTOR, collector)])),
-        Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars)),
         Get(ImageFacts, ImageFactsRequest(request.image_id)),
     )
     result = await Get(
         FallibleProcessResult,
-        Process(
-            [bash.path, "-c", _COLLECT, "sbom", docker.path, request.image_id],
-            input_digest=collector_digest,
+        DockerProcess(
+            (request.image_id, COLLECTOR),
             description=f"Listing the packages in {request.address} ({request.image_id})",
-            env={**docker.extra_env, **env},
-            level=LogLevel.DEBUG,
+            script=COLLECT_SBOM,
+            input_digest=collector_digest,
             # Keyed on the image ID (argv) and the collector (input digest): an image's
             # packages never change, so this runs once per image.
             cache_scope=ProcessCacheScope.SUCCESSFUL,
@@ -288,59 +257,41 @@ async def image_sbom(
     )
 
 
-# --- the package rule ---------------------------------------------------------------------
+# --- the gates of a built image ----------------------------------------------------------
 
 
-@rule(desc="Package a Docker image")
-async def package_docker_image(
-    field_set: DockerPackageFieldSet,
-    options: DockerOptions,
-    options_env_aware: DockerOptions.EnvironmentAware,
-    global_options: GlobalOptions,
-    docker: DockerBinary,
-    bash: BashBinary,
-    keep_sandboxes: KeepSandboxes,
-    union_membership: UnionMembership,
-    image_reuse: ImageReuse,
-) -> BuiltPackage:
-    wrapped = await Get(
-        WrappedTarget,
-        WrappedTargetRequest(field_set.address, description_of_origin="<infallible>"),
-    )
-    package = await build_or_reuse_docker_image(
-        field_set,
-        options,
-        options_env_aware,
-        global_options,
-        docker,
-        bash,
-        keep_sandboxes,
-        union_membership,
-        image_reuse,
-    )
-    target = wrapped.target
-    sbom = target.get(DockerImageSbomField).value
-    budget = target.get(DockerImageSizeBudgetField).value
-    if not sbom and budget is None:
+@dataclass(frozen=True)
+class ImageGates:
+    """The gates of one built (or reused) image: its package, with the gates' lines and files."""
+
+    address: Address
+    package: BuiltPackage
+    sbom: bool
+    size_budget: int | None
+
+
+@rule(desc="Check a Docker image's size budget and write its SBOM")
+async def gate_image(request: ImageGates) -> BuiltPackage:
+    package = request.package
+    if not request.sbom and request.size_budget is None:
         return package
-
     index, image = next(
         (i, a) for i, a in enumerate(package.artifacts) if isinstance(a, BuiltDockerImage)
     )
     artifacts: list[BuiltPackageArtifact] = list(package.artifacts)
     digests = [package.digest]
-    if budget is not None:
+    if request.size_budget is not None:
         facts = await Get(ImageFacts, ImageFactsRequest(image.image_id))
-        line = check_size_budget(field_set.address, facts, budget)
-        logger.debug(f"{field_set.address}: {line}")
+        line = check_size_budget(request.address, facts, request.size_budget)
+        logger.debug(f"{request.address}: {line}")
         artifacts[index] = dataclasses.replace(
             image, extra_log_lines=(*image.extra_log_lines, line)
         )
-    if sbom:
+    if request.sbom:
         assert image.relpath is not None
         path = sbom_path(image.relpath)
         built_sbom = await Get(
-            ImageSbom, ImageSbomRequest(field_set.address, image.image_id, image.tags, path)
+            ImageSbom, ImageSbomRequest(request.address, image.image_id, image.tags, path)
         )
         artifacts.append(built_sbom.artifact)
         digests.append(built_sbom.digest)

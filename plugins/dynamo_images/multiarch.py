@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
-from dynamo_wheels.subsystem import NativeWheels
-from dynamo_wheels.target_types import NativeWheelPlatformTagField
+from dynamo_wheels.api import NativeWheels, native_wheel_platform_tag
 from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.backend.docker.package_types import BuiltDockerImage
-from pants.backend.docker.subsystems.docker_options import DockerOptions
 from pants.backend.docker.target_types import DockerImageTagsField, DockerImageTarget
-from pants.backend.docker.util_rules.docker_binary import DockerBinary
 from pants.backend.python.target_types import PexCompletePlatformsField, PexPlatformsField
 from pants.core.goals.package import (
     BuiltPackage,
@@ -29,11 +25,9 @@ from pants.core.goals.publish import (
     PublishProcesses,
     PublishRequest,
 )
-from pants.core.util_rules.system_binaries import BashBinary
 from pants.engine.addresses import Addresses
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest, Digest, FileContent
-from pants.engine.process import InteractiveProcess
+from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
     DependenciesRequest,
@@ -49,6 +43,7 @@ from pants.engine.target import (
 from pants.engine.unions import UnionMembership, UnionRule
 from pants.util.strutil import bullet_list, softwrap
 
+from dynamo_images.docker_process import DockerProcess, DockerScript
 from dynamo_images.platforms import (
     PLATFORMS,
     Arch,
@@ -68,7 +63,8 @@ from dynamo_images.target_types import (
     MultiArchDockerImageTarget,
 )
 
-PUSH_SCRIPT = "push_manifest_list.sh"
+# Also run by tests/python/smoke/test_multiarch.py, from its file.
+PUSH_SCRIPT = DockerScript("dynamo_images", "push_manifest_list.sh")
 
 # --- generation -------------------------------------------------------------------------
 
@@ -149,8 +145,8 @@ class ValidatePlatformImageDependencies(ValidateDependenciesRequest):
 
 def _missing_arch_build(dependency: Target, arch: Arch, native_wheels: NativeWheels) -> str | None:
     """Why `dependency` has no build for `arch` (None: it has one)."""
-    if dependency.has_field(NativeWheelPlatformTagField):
-        tag = dependency[NativeWheelPlatformTagField].value or native_wheels.platform_tag
+    tag = native_wheel_platform_tag(dependency, native_wheels)
+    if tag is not None:
         built_for = wheel_arch(tag)
         if built_for not in (None, arch):
             return (
@@ -272,46 +268,47 @@ class PublishManifestListFieldSet(PublishFieldSet):
 
 
 @rule
-async def publish_manifest_lists(
-    request: PublishManifestListRequest,
-    docker: DockerBinary,
-    bash: BashBinary,
-    options: DockerOptions.EnvironmentAware,
-) -> PublishProcesses:
-    script = resources.read_binary("dynamo_images", PUSH_SCRIPT)
-    script_digest, env = await MultiGet(
-        Get(Digest, CreateDigest([FileContent(PUSH_SCRIPT, script, is_executable=True)])),
-        # `docker manifest` keeps its lists under $HOME/.docker.
-        Get(EnvironmentVars, EnvironmentVarsRequest([*options.env_vars, "HOME", "DOCKER_CONFIG"])),
+async def publish_manifest_lists(request: PublishManifestListRequest) -> PublishProcesses:
+    lists = [
+        (name, refs, registry_of(name))
+        for package in request.packages
+        for artifact in package.artifacts
+        if isinstance(artifact, BuiltManifestLists)
+        for name, refs in artifact.lists
+    ]
+    pushes = iter(
+        await MultiGet(
+            Get(
+                Process,
+                DockerProcess(
+                    ("--insecure" if is_loopback_registry(registry) else "--secure", name, *refs),
+                    description=f"Publishing the manifest list {name}",
+                    script=PUSH_SCRIPT,
+                    # `docker manifest` keeps its lists under $HOME/.docker.
+                    env_var_names=("HOME", "DOCKER_CONFIG"),
+                ),
+            )
+            for name, refs, registry in lists
+            if registry is not None
+        )
     )
-    jobs = []
-    for package in request.packages:
-        for artifact in package.artifacts:
-            if not isinstance(artifact, BuiltManifestLists):
-                continue
-            for name, refs in artifact.lists:
-                registry = registry_of(name)
-                if registry is None:
-                    jobs.append(
-                        PublishPackages(
-                            names=(name,),
-                            description=softwrap(
-                                """
-                                (its name has no registry: add one to `[docker].registries`
-                                in pants.toml)
-                                """
-                            ),
-                        )
-                    )
-                    continue
-                mode = "--insecure" if is_loopback_registry(registry) else "--secure"
-                process = InteractiveProcess(
-                    [bash.path, PUSH_SCRIPT, docker.path, mode, name, *refs],
-                    env=dict(env),
-                    input_digest=script_digest,
-                )
-                jobs.append(PublishPackages(names=(name,), process=process, description=registry))
-    return PublishProcesses(jobs)
+    return PublishProcesses(
+        PublishPackages(
+            names=(name,),
+            description=softwrap(
+                """
+                (its name has no registry: add one to `[docker].registries` in pants.toml)
+                """
+            ),
+        )
+        if registry is None
+        else PublishPackages(
+            names=(name,),
+            process=InteractiveProcess.from_process(next(pushes)),
+            description=registry,
+        )
+        for name, refs, registry in lists
+    )
 
 
 def rules():

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from dynamo_wheels.target_types import NativeWheelTarget
+from dynamo_wheels.api import NativeWheelTarget
 from pants.backend.docker.target_types import (
     DockerImageBuildArgsField,
     DockerImageDependenciesField,
@@ -195,15 +195,17 @@ def test_publish_pushes_each_list_to_its_registry(rule_runner: RuleRunner) -> No
     refs = ("127.0.0.1:5000/d/base:1.0-amd64", "127.0.0.1:5000/d/base:1.0-arm64")
     (job,) = publish_processes(rule_runner, (("127.0.0.1:5000/d/base:1.0", refs),))
     assert job.names == ("127.0.0.1:5000/d/base:1.0",)
+    # bash -c <the script's text> <its name> <docker> <the script's arguments>
     argv = job.process.process.argv
-    assert argv[1:] == (
+    assert argv[1] == "-c" and argv[2].startswith("#!/usr/bin/env bash\n# Publishes one")
+    assert argv[3:] == (
         "push_manifest_list.sh",
-        argv[2],  # the docker binary Pants found
+        argv[4],  # the docker binary Pants found
         "--insecure",
         "127.0.0.1:5000/d/base:1.0",
         *refs,
     )
-    assert argv[2].endswith("docker")
+    assert argv[4].endswith("docker")
 
 
 def test_publish_skips_a_list_with_no_registry(rule_runner: RuleRunner) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform as host_platform
 from dataclasses import dataclass
 
-from dynamo_wheels.target_types import platform_tag_error
+from dynamo_wheels.api import platform_tag_error
 
 
 @dataclass(frozen=True)

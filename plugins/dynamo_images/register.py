@@ -1,23 +1,32 @@
 """Pants plugin for the Dynamo image family: Pants' Docker backend plus what it lacks.
 
 Enable this instead of `pants.backend.docker` (it registers that backend's targets and rules
-itself, with one rule replaced): no-op image builds are skipped (`reuse.py`), `docker_image`
-gains `build_network` (hermetic builds) and `build_platform`, `package` writes an SBOM and
-checks a size budget (`sbom`, `size_budget`: `gates.py`), the architecture matrix adds
-`multiarch_docker_image` and `docker_manifest_list` (`multiarch.py`); an image this machine
-cannot build is an `unavailable_image` that fails at once (`unavailable.py`). It also
-registers Pants' hadolint linter (`pants.backend.docker.lint.hadolint`, which would register
-the Docker backend a second time): `./pants lint` checks every image's Dockerfile, generated
-ones too.
+itself, with its package rule replaced by `package_image.py`): no-op image builds are skipped
+(`reuse.py`), `docker_image` gains `build_network` (hermetic builds) and `build_platform`,
+`package` writes an SBOM and checks a size budget (`sbom`, `size_budget`: `gates.py`), the
+architecture matrix adds `multiarch_docker_image` and `docker_manifest_list`
+(`multiarch.py`); an image this machine cannot build is an `unavailable_image` that fails at
+once (`unavailable.py`). Every `docker` command besides the build is made in
+`docker_process.py`; the Pants internals all this leans on are listed in `pants_internals.py`.
+It also registers Pants' hadolint linter (`pants.backend.docker.lint.hadolint`, which would
+register the Docker backend a second time): `./pants lint` checks every image's Dockerfile,
+generated ones too.
 """
 
 from pants.backend.docker import register as docker_backend
-from pants.backend.docker.goals.package_image import build_docker_image
 from pants.backend.docker.lint.hadolint import rules as hadolint_rules
 from pants.backend.docker.lint.hadolint import skip_field as hadolint_skip_field
 from pants.backend.docker.target_types import DockerImageTarget
 
-from dynamo_images import gates, multiarch, reuse, unavailable
+from dynamo_images import (
+    docker_process,
+    gates,
+    multiarch,
+    package_image,
+    pants_internals,
+    reuse,
+    unavailable,
+)
 from dynamo_images.target_types import (
     DockerImageBuildNetworkField,
     DockerImageBuildPlatformField,
@@ -39,8 +48,7 @@ def target_types():
 
 def rules():
     return [
-        # gates.package_docker_image replaces Pants' build rule (building through reuse.py).
-        *(r for r in docker_backend.rules() if getattr(r, "func", None) is not build_docker_image),
+        *pants_internals.docker_backend_rules(),
         DockerImageTarget.register_plugin_field(DockerImageBuildNetworkField),
         DockerImageTarget.register_plugin_field(DockerImageBuildPlatformField),
         DockerImageTarget.register_plugin_field(DockerImageSbomField),
@@ -48,7 +56,9 @@ def rules():
         *hadolint_rules.rules(),
         *hadolint_skip_field.rules(),
         *multiarch.rules(),
+        *package_image.rules(),
         *reuse.rules(),
         *gates.rules(),
+        *docker_process.rules(),
         *unavailable.rules(),
     ]

@@ -10,6 +10,10 @@ if that image is still in the engine (its tags are put back if they moved); othe
 build runs again, keyed on the vanished ID so the new result is recorded too. Whether it is
 still there comes from one listing of the engine's images per session; only an image that
 listing lacks, or one with a moved tag, is checked with a `docker` call of its own.
+
+`BuildOrReuseImage` is asked for by the package rule (`package_image.py`); the build itself is
+Pants' own, with `ReusableBuild` applied to its process (`pants_internals.py` says how), and
+the engine is asked through `docker_process.py` and the scripts beside this file.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import re
 from dataclasses import dataclass
 from itertools import chain
 
-from pants.backend.docker.goals.package_image import DockerPackageFieldSet, build_docker_image
+from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.backend.docker.package_types import BuiltDockerImage
 from pants.backend.docker.subsystems.docker_options import DockerOptions
 from pants.backend.docker.subsystems.dockerfile_parser import DockerfileInfo, DockerfileInfoRequest
@@ -32,7 +36,6 @@ from pants.backend.docker.util_rules.docker_build_context import (
 )
 from pants.core.goals.package import BuiltPackage
 from pants.core.util_rules.system_binaries import BashBinary
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import (
     Digest,
     DigestContents,
@@ -49,10 +52,16 @@ from pants.option.global_options import GlobalOptions, KeepSandboxes
 from pants.option.option_types import BoolOption, IntOption
 from pants.option.subsystem import Subsystem
 from pants.util.frozendict import FrozenDict
-from pants.util.logging import LogLevel
 from pants.util.strutil import softwrap
 
 from dynamo_images.disk import DiskNeed, check_disk
+from dynamo_images.docker_process import (
+    DockerEnvironment,
+    DockerEnvironmentRequest,
+    DockerProcess,
+    DockerScript,
+)
+from dynamo_images.pants_internals import BuildHook, build_docker_image_with
 from dynamo_images.target_types import DockerImageSizeBudgetField, parse_size
 
 
@@ -92,80 +101,23 @@ class ImageReuse(Subsystem):
     )
 
 
-class ReusableDockerBinary(DockerBinary):
-    """The docker binary, with builds that Pants caches across runs (see the module doc)."""
-
-    def __init__(
-        self,
-        docker: DockerBinary,
-        bash: BashBinary,
-        extra_build_env: dict[str, str],
-        no_cache: bool = False,
-        declared_build_args: frozenset[str] | None = None,
-    ):
-        super().__init__(
-            docker.path, docker.fingerprint, docker.extra_env, docker.extra_input_digests
-        )
-        object.__setattr__(self, "bash", bash)
-        object.__setattr__(self, "extra_build_env", FrozenDict(extra_build_env))
-        object.__setattr__(self, "no_cache", no_cache)
-        object.__setattr__(self, "declared_build_args", declared_build_args)
-
-    def build_image(self, *args, build_args: DockerBuildArgs, **kwargs) -> Process:
-        if self.declared_build_args is not None:
-            # Docker ignores a build arg its Dockerfile does not declare; leaving it out of
-            # argv (the record's key) means a new commit (DYNAMO_GIT_SHA, a global build arg)
-            # does not rebuild an image that never reads it.
-            build_args = DockerBuildArgs(
-                a for a in build_args if a.split("=", 1)[0] in self.declared_build_args
-            )
-        process = super().build_image(*args, build_args=build_args, **kwargs)
-        docker, build, *options = process.argv
-        return dataclasses.replace(
-            process,
-            # The recorded result must name its image: BuildKit's progress output does not
-            # always carry the "writing image" line Pants parses, --iidfile always does.
-            argv=(self.bash.path, "-c", _BUILD_WITH_IMAGE_ID, "build", docker, build,
-                  f"--iidfile={_IMAGE_ID_FILE}", *(["--no-cache"] if self.no_cache else []),
-                  *options),
-            env=FrozenDict({**process.env, **self.extra_build_env}),
-            cache_scope=ProcessCacheScope.SUCCESSFUL,
-        )
+# The scripts the rules below run (beside this file; each gets docker's path as $1).
+DOCKER_ENGINE = DockerScript("dynamo_images", "docker_engine.sh")
+EXTERNAL_IMAGE_IDS = DockerScript("dynamo_images", "external_image_ids.sh")
+IMAGE_PRESENT_AND_TAGGED = DockerScript("dynamo_images", "image_present_and_tagged.sh")
+# Wraps the build: its image ID where Pants reads it (see ReusableBuild).
+BUILD_WITH_IMAGE_ID = DockerScript("dynamo_images", "build_with_image_id.sh")
+IMAGE_ID_FILE = ".dynamo-image-id"
 
 
-_IMAGE_ID_FILE = ".dynamo-image-id"
-# Prints the ID in the form Pants' parse_image_id_from_docker_build_output reads.
-_BUILD_WITH_IMAGE_ID = f"""
-"$@" || exit $?
-echo "writing image $(cat {_IMAGE_ID_FILE}) done" >&2
-"""
+@dataclass(frozen=True)
+class BuildOrReuseImage:
+    """The package of a `docker_image`: built, or the image built from the same inputs reused.
 
-
-_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE | re.MULTILINE)
-_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?", re.IGNORECASE | re.MULTILINE)
-_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
-
-
-def external_base_refs(
-    dockerfile: str, build_args: dict[str, str | None], in_repo_args: set[str]
-) -> tuple[str, ...]:
-    """The images a Dockerfile's FROM lines name that Pants does not build itself.
-
-    Skips `scratch`, earlier stages and refs taken from ARGs whose value is an in-repo image
-    address (their IDs are in `__UPSTREAM_IMAGE_IDS` already).
+    Asked for by the package rule (`package_image.py`), which then runs the image's gates.
     """
-    defaults = {name: value for name, value in _ARG.findall(dockerfile)}
-    values = {**defaults, **{k: v for k, v in build_args.items() if v is not None}}
-    stages: set[str] = set()
-    refs = []
-    for ref, stage in _FROM.findall(dockerfile):
-        names = set(_VAR.findall(ref))
-        resolved = _VAR.sub(lambda m: values.get(m.group(1)) or "", ref)
-        if not (names & in_repo_args or resolved in ("scratch", "") or resolved in stages):
-            refs.append(resolved)
-        if stage:
-            stages.add(stage)
-    return tuple(dict.fromkeys(refs))
+
+    field_set: DockerPackageFieldSet
 
 
 class DockerEngineUnreachable(Exception):
@@ -186,164 +138,13 @@ class DockerEngine:
     all_tags: frozenset[str] = frozenset()  # every tag of every image, for the disk pre-flight
 
 
-# $1 docker: `<engine ID>\t<data root>` on the first line, then one
-# `<image ID>\t<repo:tag>\t<size>` per line.
-_ENGINE = """
-# Without an engine, `docker info` fails on its template; `docker version` says why.
-"$1" info --format '{{.ID}}\t{{.DockerRootDir}}' 2>/dev/null || { "$1" version >/dev/null; exit 1; }
-"$1" image ls --all --no-trunc --format '{{.ID}}\t{{.Repository}}:{{.Tag}}\t{{.Size}}'
-"""
-
-
-@rule(desc="Ask the Docker engine for its ID and images")
-async def docker_engine(
-    docker: DockerBinary, bash: BashBinary, options_env_aware: DockerOptions.EnvironmentAware
-) -> DockerEngine:
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars))
-    result = await Get(
-        FallibleProcessResult,
-        Process(
-            [bash.path, "-c", _ENGINE, "engine", docker.path],
-            description="Asking the Docker engine for its ID and images",
-            env={**docker.extra_env, **env},
-            level=LogLevel.DEBUG,
-            cache_scope=ProcessCacheScope.PER_SESSION,
-        ),
-    )
-    first, *listing = result.stdout.decode().splitlines() or [""]
-    engine_id, _, data_root = first.strip().partition("\t")
-    if not engine_id:
-        # Before any build: a `docker build` against no engine fails with Pants' hints about
-        # the build context instead, which have nothing to do with it.
-        where = env.get("DOCKER_HOST") or "this machine's default socket"
-        raise DockerEngineUnreachable(
-            f"The Docker engine ({where}) does not answer: "
-            f"{result.stderr.decode(errors='replace').strip()}\n\nStart it (./pants starts "
-            "this machine's own unless DYNAMO_SKIP_PROVISION=1), fix DOCKER_HOST, or unset "
-            "DOCKER_HOST to use this machine's engine."
-        )
-    tags: dict[str, set[str]] = {}
-    sizes: dict[str, int] = {}
-    # Without a listing, every reused image is checked on its own.
-    for line in listing if result.exit_code == 0 else ():
-        image_id, tag, size = (line.split("\t") + ["", ""])[:3]
-        tags.setdefault(image_id, set())
-        sizes[image_id] = parse_size(size.replace(" ", "")) or 0
-        if tag != "<none>:<none>":
-            tags[image_id].add(tag)
-    return DockerEngine(
-        engine_id,
-        FrozenDict((i, frozenset(t)) for i, t in tags.items()),
-        data_root,
-        FrozenDict(sizes),
-        frozenset().union(*tags.values()),
-    )
-
-
-async def build_or_reuse_docker_image(
-    field_set: DockerPackageFieldSet,
-    options: DockerOptions,
-    options_env_aware: DockerOptions.EnvironmentAware,
-    global_options: GlobalOptions,
-    docker: DockerBinary,
-    bash: BashBinary,
-    keep_sandboxes: KeepSandboxes,
-    union_membership: UnionMembership,
-    image_reuse: ImageReuse,
-) -> BuiltPackage:
-    """Build the image, or reuse the one built from the same inputs.
-
-    Not a rule itself: the package rule (`gates.package_docker_image`) awaits it, then runs
-    the image's quality gates.
-    """
-    if not image_reuse.enabled:
-        return await build_docker_image(
-            field_set, options, global_options, docker, keep_sandboxes, union_membership
-        )
-
-    context, dockerfile_info, env, engine = await MultiGet(
-        Get(
-            DockerBuildContext,
-            DockerBuildContextRequest(field_set.address, build_upstream_images=True),
-        ),
-        Get(DockerfileInfo, DockerfileInfoRequest(field_set.address)),
-        Get(EnvironmentVars, EnvironmentVarsRequest(options_env_aware.env_vars)),
-        Get(DockerEngine),
-    )
-    docker_env = {**docker.extra_env, **env}
-    dockerfile = await Get(
-        DigestContents, DigestSubset(context.digest, PathGlobs([context.dockerfile]))
-    )
-    external = external_base_refs(
-        dockerfile[0].content.decode() if dockerfile else "",
-        context.build_args.to_dict(),
-        set(dockerfile_info.from_image_build_args.to_dict()),
-    )
-    await disk_preflight(field_set, options, context, engine, env, union_membership)
-    build_env = {"__DOCKER_ENGINE_ID": engine.id}
-    if external:
-        # An external base pulled anew (same tag, new image) must rebuild: key on its ID.
-        ids = await Get(
-            FallibleProcessResult,
-            Process(
-                [bash.path, "-c", _EXTERNAL_IDS, "external-ids", docker.path, *external],
-                description=f"Looking up base images of {field_set.address}",
-                env=docker_env,
-                level=LogLevel.DEBUG,
-                cache_scope=ProcessCacheScope.PER_SESSION,
-            ),
-        )
-        build_env["__EXTERNAL_BASE_IMAGE_IDS"] = ids.stdout.decode().strip().replace("\n", ",")
-
-    for attempt in range(image_reuse.max_rebuild_records):
-        package = await build_docker_image(
-            field_set,
-            options,
-            global_options,
-            ReusableDockerBinary(
-                docker,
-                bash,
-                build_env,
-                image_reuse.build_no_cache,
-                # Every ARG of the Dockerfile, as Pants' own parser read them.
-                frozenset(dockerfile_info.build_args.to_dict()),
-            ),
-            keep_sandboxes,
-            union_membership,
-        )
-        image = next(a for a in package.artifacts if isinstance(a, BuiltDockerImage))
-        if set(image.tags) <= engine.tags_by_id.get(image.image_id, frozenset()):
-            return package  # in the engine, every tag in place: nothing to run
-        # Not listed (built in this session, or gone), or a tag moved: ask the engine.
-        present = await Get(
-            FallibleProcessResult,
-            Process(
-                # `attempt`: a check after a rebuild is a new process, not the memoized one.
-                [bash.path, "-c", _PRESENT_AND_TAGGED, f"check-{attempt}", docker.path,
-                 image.image_id, *image.tags],
-                description=f"Checking that {image.tags[0]} ({image.image_id}) is in the engine",
-                env=docker_env,
-                level=LogLevel.DEBUG,
-                cache_scope=ProcessCacheScope.PER_SESSION,
-            ),
-        )
-        if present.exit_code == 0:
-            return package
-        # The recorded image is gone: build again, recorded under a key of its own.
-        build_env["__DYNAMO_REBUILD_OF"] = image.image_id
-
-    # Vanished too often: build without recording, as Pants 2.17 does.
-    return await build_docker_image(
-        field_set, options, global_options, docker, keep_sandboxes, union_membership
-    )
-
-
+# Before the rule that awaits it: Pants reads a helper's Gets when the rule is defined.
 async def disk_preflight(
     field_set: DockerPackageFieldSet,
     options: DockerOptions,
     context: DockerBuildContext,
     engine: DockerEngine,
-    env: EnvironmentVars,
+    docker_env: DockerEnvironment,
     union_membership: UnionMembership,
 ) -> None:
     """Fails before a build that the engine's disk cannot hold (disk.py); a no-op package, whose
@@ -376,29 +177,199 @@ async def disk_preflight(
         base_size=max((engine.sizes.get(i, 0) for i in context.upstream_image_ids), default=0),
         context_size=sum(files),
     )
-    check_disk(str(field_set.address), need, engine.data_root, env.get("DOCKER_HOST"))
+    check_disk(str(field_set.address), need, engine.data_root, docker_env.vars.get("DOCKER_HOST"))
 
 
-# $1 docker, $2 image ID, $3... tags: exit 1 if the image is gone, else re-point moved tags.
-_PRESENT_AND_TAGGED = """
-docker="$1" id="$2"; shift 2
-tags="$("$docker" image inspect --format '{{join .RepoTags "\\n"}}' "$id" 2>/dev/null)" || exit 1
-# Bash only: the process has no PATH, so no grep (it used to retag every time).
-for tag in "$@"; do
-  case $'\n'"$tags"$'\n' in *$'\n'"$tag"$'\n'*) ;; *) "$docker" tag "$id" "$tag" ;; esac
-done
-"""
+@rule(desc="Build or reuse a Docker image")
+async def build_or_reuse_docker_image(
+    request: BuildOrReuseImage,
+    options: DockerOptions,
+    global_options: GlobalOptions,
+    docker: DockerBinary,
+    bash: BashBinary,
+    keep_sandboxes: KeepSandboxes,
+    union_membership: UnionMembership,
+    image_reuse: ImageReuse,
+) -> BuiltPackage:
+    field_set = request.field_set
 
-# $1 docker, $2... refs: one line per ref, its local image ID or `absent`.
-_EXTERNAL_IDS = """
-docker="$1"; shift
-for ref in "$@"; do
-  "$docker" image inspect --format '{{.Id}}' "$ref" 2>/dev/null || echo "absent:$ref"
-done
-"""
+    async def build(hook: ReusableBuild | None) -> BuiltPackage:
+        return await build_docker_image_with(
+            hook, field_set, options, global_options, docker, keep_sandboxes, union_membership
+        )
+
+    if not image_reuse.enabled:
+        return await build(None)
+
+    context, dockerfile_info, docker_env, engine = await MultiGet(
+        Get(
+            DockerBuildContext,
+            DockerBuildContextRequest(field_set.address, build_upstream_images=True),
+        ),
+        Get(DockerfileInfo, DockerfileInfoRequest(field_set.address)),
+        Get(DockerEnvironment, DockerEnvironmentRequest()),
+        Get(DockerEngine),
+    )
+    dockerfile = await Get(
+        DigestContents, DigestSubset(context.digest, PathGlobs([context.dockerfile]))
+    )
+    external = external_base_refs(
+        dockerfile[0].content.decode() if dockerfile else "",
+        context.build_args.to_dict(),
+        set(dockerfile_info.from_image_build_args.to_dict()),
+    )
+    await disk_preflight(field_set, options, context, engine, docker_env, union_membership)
+    build_env = {"__DOCKER_ENGINE_ID": engine.id}
+    if external:
+        # An external base pulled anew (same tag, new image) must rebuild: key on its ID.
+        ids = await Get(
+            FallibleProcessResult,
+            DockerProcess(
+                external,
+                description=f"Looking up base images of {field_set.address}",
+                script=EXTERNAL_IMAGE_IDS,
+            ),
+        )
+        build_env["__EXTERNAL_BASE_IMAGE_IDS"] = ids.stdout.decode().strip().replace("\n", ",")
+
+    for attempt in range(image_reuse.max_rebuild_records):
+        package = await build(
+            ReusableBuild(
+                bash.path,
+                FrozenDict(build_env),
+                image_reuse.build_no_cache,
+                # Every ARG of the Dockerfile, as Pants' own parser read them.
+                frozenset(dockerfile_info.build_args.to_dict()),
+            )
+        )
+        image = next(a for a in package.artifacts if isinstance(a, BuiltDockerImage))
+        if set(image.tags) <= engine.tags_by_id.get(image.image_id, frozenset()):
+            return package  # in the engine, every tag in place: nothing to run
+        # Not listed (built in this session, or gone), or a tag moved: ask the engine.
+        present = await Get(
+            FallibleProcessResult,
+            DockerProcess(
+                (image.image_id, *image.tags),
+                description=f"Checking that {image.tags[0]} ({image.image_id}) is in the engine",
+                script=IMAGE_PRESENT_AND_TAGGED,
+                # A check after a rebuild is a new process, not the memoized one.
+                run_label=f"check-{attempt}",
+            ),
+        )
+        if present.exit_code == 0:
+            return package
+        # The recorded image is gone: build again, recorded under a key of its own.
+        build_env["__DYNAMO_REBUILD_OF"] = image.image_id
+
+    # Vanished too often: build without recording, as Pants 2.17 does.
+    return await build(None)
+
+
+@dataclass(frozen=True)
+class ReusableBuild(BuildHook):
+    """Pants' `docker build`, made cacheable (see the module doc)."""
+
+    bash_path: str
+    extra_build_env: FrozenDict[str, str]
+    no_cache: bool = False
+    # None: pass every build arg.
+    declared_build_args: frozenset[str] | None = None
+
+    def build_args(self, build_args: DockerBuildArgs) -> DockerBuildArgs:
+        if self.declared_build_args is None:
+            return build_args
+        # Docker ignores a build arg its Dockerfile does not declare; leaving it out of argv
+        # (the record's key) means a new commit (DYNAMO_GIT_SHA, a global build arg) does not
+        # rebuild an image that never reads it.
+        return DockerBuildArgs(
+            a for a in build_args if a.split("=", 1)[0] in self.declared_build_args
+        )
+
+    def build_process(self, process: Process) -> Process:
+        """Cacheable, and naming its image: BuildKit's progress output does not always carry
+        the `writing image` line Pants parses the ID from; `--iidfile` always has it."""
+        docker, build, *options = process.argv
+        return dataclasses.replace(
+            process,
+            argv=(
+                self.bash_path, "-c", BUILD_WITH_IMAGE_ID.text(), BUILD_WITH_IMAGE_ID.name,
+                IMAGE_ID_FILE, docker, build, f"--iidfile={IMAGE_ID_FILE}",
+                *(["--no-cache"] if self.no_cache else []), *options,
+            ),  # fmt: skip
+            env=FrozenDict({**process.env, **self.extra_build_env}),
+            cache_scope=ProcessCacheScope.SUCCESSFUL,
+        )
+
+
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE | re.MULTILINE)
+_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?", re.IGNORECASE | re.MULTILINE)
+_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def external_base_refs(
+    dockerfile: str, build_args: dict[str, str | None], in_repo_args: set[str]
+) -> tuple[str, ...]:
+    """The images a Dockerfile's FROM lines name that Pants does not build itself.
+
+    Skips `scratch`, earlier stages and refs taken from ARGs whose value is an in-repo image
+    address (their IDs are in `__UPSTREAM_IMAGE_IDS` already).
+    """
+    defaults = {name: value for name, value in _ARG.findall(dockerfile)}
+    values = {**defaults, **{k: v for k, v in build_args.items() if v is not None}}
+    stages: set[str] = set()
+    refs = []
+    for ref, stage in _FROM.findall(dockerfile):
+        names = set(_VAR.findall(ref))
+        resolved = _VAR.sub(lambda m: values.get(m.group(1)) or "", ref)
+        if not (names & in_repo_args or resolved in ("scratch", "") or resolved in stages):
+            refs.append(resolved)
+        if stage:
+            stages.add(stage)
+    return tuple(dict.fromkeys(refs))
+
+
+@rule(desc="Ask the Docker engine for its ID and images")
+async def docker_engine() -> DockerEngine:
+    result, docker_env = await MultiGet(
+        Get(
+            FallibleProcessResult,
+            DockerProcess(
+                (),
+                description="Asking the Docker engine for its ID and images",
+                script=DOCKER_ENGINE,
+            ),
+        ),
+        Get(DockerEnvironment, DockerEnvironmentRequest()),
+    )
+    first, *listing = result.stdout.decode().splitlines() or [""]
+    engine_id, _, data_root = first.strip().partition("\t")
+    if not engine_id:
+        # Before any build: a `docker build` against no engine fails with Pants' hints about
+        # the build context instead, which have nothing to do with it.
+        where = docker_env.vars.get("DOCKER_HOST") or "this machine's default socket"
+        raise DockerEngineUnreachable(
+            f"The Docker engine ({where}) does not answer: "
+            f"{result.stderr.decode(errors='replace').strip()}\n\nStart it (./pants starts "
+            "this machine's own unless DYNAMO_SKIP_PROVISION=1), fix DOCKER_HOST, or unset "
+            "DOCKER_HOST to use this machine's engine."
+        )
+    tags: dict[str, set[str]] = {}
+    sizes: dict[str, int] = {}
+    # Without a listing, every reused image is checked on its own.
+    for line in listing if result.exit_code == 0 else ():
+        image_id, tag, size = (line.split("\t") + ["", ""])[:3]
+        tags.setdefault(image_id, set())
+        sizes[image_id] = parse_size(size.replace(" ", "")) or 0
+        if tag != "<none>:<none>":
+            tags[image_id].add(tag)
+    return DockerEngine(
+        engine_id,
+        FrozenDict((i, frozenset(t)) for i, t in tags.items()),
+        data_root,
+        FrozenDict(sizes),
+        frozenset().union(*tags.values()),
+    )
 
 
 def rules():
-    # collect_rules() would also pick up the imported rule this one wraps.
-    return [r for r in collect_rules() if getattr(r, "func", None) is not build_docker_image]
-
+    return collect_rules()

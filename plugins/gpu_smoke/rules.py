@@ -11,29 +11,27 @@ these rules only choose where they run:
 
 Exit code EXIT_NO_GPU (3, the checks' contract.py) means nothing ran: the target is reported
 as skipped (Pants 2.17's TestResult has no such state: `exit_code=None` plus a warning that
-says why). With `[gpu-smoke].require_gpu` the checks report absence as failures themselves
-(`--require-gpu`), so the test fails.
+says why; see dynamo_images/pants_internals.py). The container's `docker run` is made like
+every other docker command (dynamo_images/docker_process.py). With `[gpu-smoke].require_gpu`
+the checks report absence as failures themselves (`--require-gpu`), so the test fails.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.backend.docker.package_types import BuiltDockerImage
-from pants.backend.docker.subsystems.docker_options import DockerOptions
-from pants.backend.docker.util_rules.docker_binary import DockerBinary
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.goals.test import TestFieldSet, TestRequest, TestResult, TestSubsystem
 from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix, Snapshot
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import (
     FieldSet,
     FieldSetsPerTarget,
@@ -54,6 +52,9 @@ from gpu_smoke.target_types import (
     GpuSmokeTestImageField,
     GpuSmokeTestTimeoutField,
 )
+from dynamo_images import docker_process
+from dynamo_images.docker_process import DockerProcess, DockerScript
+from dynamo_images.pants_internals import skipped_test_result
 
 logger = logging.getLogger(__name__)
 
@@ -174,19 +175,23 @@ def checks_argv(
     return tuple(argv)
 
 
-def docker_run_script(
-    docker: str, image_id: str, checks_pex: str, run_args: tuple[str, ...], argv: tuple[str, ...]
-) -> str:
-    """The container-mode command: the reports folder is made writable for the image's user."""
-    command = [
-        docker, "run", "--rm", "--gpus", "all", *run_args,
-        "-v", f'"$PWD"/{checks_pex}:{CONTAINER_CHECKS}:ro',
-        "-v", f'"$PWD"/{REPORTS_DIR}:{CONTAINER_REPORTS}',
+# $1 docker, $2 the reports folder (made writable for the image's user), then `docker run`'s.
+RUN_IN_IMAGE = DockerScript("gpu_smoke", "run_in_image.sh")
+
+
+def docker_run_args(
+    image_id: str, checks_pex: str, run_args: tuple[str, ...], argv: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The container-mode `run_in_image.sh` arguments after docker's path: the reports folder,
+    then `docker run`'s (Pants replaces `{chroot}` with the sandbox's path)."""
+    return (
+        REPORTS_DIR,
+        "--rm", "--gpus", "all", *run_args,
+        "-v", f"{{chroot}}/{checks_pex}:{CONTAINER_CHECKS}:ro",
+        "-v", f"{{chroot}}/{REPORTS_DIR}:{CONTAINER_REPORTS}",
         "-e", f"PYTHONPATH={CONTAINER_CHECKS}",
         image_id, "python", *argv,
-    ]  # fmt: skip
-    quoted = [part if part.startswith('"$PWD"') else shlex.quote(part) for part in command]
-    return f"mkdir -m 777 {REPORTS_DIR} && exec {' '.join(quoted)}"
+    )  # fmt: skip
 
 
 def image_reference(image: BuiltDockerImage) -> str:
@@ -211,7 +216,6 @@ async def run_gpu_smoke_test(
     batch: GpuSmokeTestRequest.Batch[GpuSmokeTestFieldSet, Any],
     subsystem: GpuSmoke,
     test_subsystem: TestSubsystem,
-    docker_options: DockerOptions.EnvironmentAware,
 ) -> TestResult:
     field_set = batch.single_element
     container = bool(field_set.image.value)
@@ -265,27 +269,21 @@ async def run_gpu_smoke_test(
                 f"Packaging {field_set.image.value} (the `image` field of {field_set.address}) "
                 "gave no Docker image."
             )
-        docker, docker_env = await MultiGet(
-            Get(DockerBinary),
-            # DOCKER_HOST and the like, as for `docker build` ([docker].env_vars).
-            Get(EnvironmentVars, EnvironmentVarsRequest(docker_options.env_vars)),
-        )
-        script = docker_run_script(
-            docker.path,
-            image_reference(built[0]),
-            checks_pex,
-            tuple(subsystem.docker_run_args),
-            checks_argv("run", field_set, CONTAINER_REPORTS, require_gpu=True),
-        )
         result = await Get(
             FallibleProcessResult,
-            Process(
-                argv=("/bin/sh", "-c", script),
-                input_digest=checks.digest,
-                env={**host_env, **docker_env, **docker.extra_env},
-                output_directories=(REPORTS_DIR,),
+            DockerProcess(
+                docker_run_args(
+                    image_reference(built[0]),
+                    checks_pex,
+                    tuple(subsystem.docker_run_args),
+                    checks_argv("run", field_set, CONTAINER_REPORTS, require_gpu=True),
+                ),
                 description=f"GPU checks in {field_set.image.value} for {field_set.address}",
-                level=LogLevel.DEBUG,
+                script=RUN_IN_IMAGE,
+                # Under [docker].env_vars (DOCKER_HOST and the like, as for `docker build`).
+                env=host_env,
+                input_digest=checks.digest,
+                output_directories=(REPORTS_DIR,),
                 timeout_seconds=timeout,
                 cache_scope=ProcessCacheScope.PER_SESSION,
             ),
@@ -295,22 +293,9 @@ async def run_gpu_smoke_test(
     xml_results = await Get(Snapshot, DigestSubset(reports, PathGlobs(["*.xml"])))
     if result.exit_code == EXIT_NO_GPU:
         reason = skip_reason(await Get(DigestContents, Digest, reports))
-        # Pants 2.17 renders an `exit_code=None` result ("nothing ran") at debug level only
-        # and leaves it out of the summary; the engine accepts no TestResult subclass that
-        # would render otherwise. So the reason is a warning, logged on every run (the rule
-        # reruns each session: a TestResult is never memoized).
+        # Logged on every run (the rule reruns each session: a TestResult is never memoized).
         logger.warning(f"{field_set.address} skipped: {reason}")
-        return TestResult(
-            exit_code=None,
-            stdout=result.stdout.decode(),
-            stdout_digest=result.stdout_digest,
-            stderr=result.stderr.decode(),
-            stderr_digest=result.stderr_digest,
-            addresses=(field_set.address,),
-            output_setting=test_subsystem.output,
-            result_metadata=None,
-            xml_results=xml_results,
-        )
+        return skipped_test_result(result, field_set.address, test_subsystem.output, xml_results)
     return TestResult.from_fallible_process_result(
         result, field_set.address, test_subsystem.output, xml_results=xml_results
     )
@@ -319,6 +304,7 @@ async def run_gpu_smoke_test(
 def rules():
     return [
         *collect_rules(),
+        *docker_process.rules(),
         *GpuSmokeTestRequest.rules(),
         UnionRule(InferDependenciesRequest, InferGpuSmokeImageDependency),
     ]

@@ -40,7 +40,7 @@ from gpu_smoke.rules import (
     GpuSmokeTestFieldSet,
     GpuSmokeTestRequest,
     checks_argv,
-    docker_run_script,
+    docker_run_args,
     image_reference,
 )
 from gpu_smoke.target_types import GpuSmokeTestChecksField, GpuSmokeTestFrameworkField
@@ -247,13 +247,10 @@ def test_checks_argv_and_docker_command() -> None:
         "--suite", "t:x", "--junit-xml", "/reports/t.x.xml", "--json", "/reports/t.x.json",
         "--require-gpu", "--framework", "vllm",
     )  # fmt: skip
-    script = docker_run_script(
-        "/usr/bin/docker", "sha256:abc", "d/checks.pex", ("--ipc=host",), argv
-    )
-    assert script.startswith("mkdir -m 777 gpu-smoke-reports && exec /usr/bin/docker run --rm ")
-    assert "--gpus all --ipc=host" in script
-    assert f'-v "$PWD"/d/checks.pex:{CONTAINER_CHECKS}:ro' in script
-    assert f"-e PYTHONPATH={CONTAINER_CHECKS} sha256:abc python -m gpu_smoke_checks run" in script
+    args = docker_run_args("sha256:abc", "d/checks.pex", ("--ipc=host",), argv)
+    assert args[:6] == ("gpu-smoke-reports", "--rm", "--gpus", "all", "--ipc=host", "-v")
+    assert args[6] == f"{{chroot}}/d/checks.pex:{CONTAINER_CHECKS}:ro"
+    assert args[9:] == ("-e", f"PYTHONPATH={CONTAINER_CHECKS}", "sha256:abc", "python", *argv)
 
 
 def test_the_image_is_run_by_id_or_else_by_tag() -> None:
