@@ -56,8 +56,9 @@ DEV_TOOLS = ("pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1")
 
 
 # The backends: one image family each (runtime, dev, ci). Adding a backend is an entry here,
-# a resolve in pants.toml (`images-<name>`, its lockfile; tests/python/build_graph/images_data_test.py
-# fails until they agree) and `containers/<name>/BUILD`.
+# a resolve in pants.toml (`images-<name>`, its lockfile;
+# tests/python/build_graph/images_data_test.py fails until they agree) and
+# `containers/<name>/BUILD`.
 #   requirements  what its runtime venv installs (3rdparty/python:<name>-requirements),
 #                 hash-locked in 3rdparty/python/images-<name>.lock (a resolve per backend: their
 #                 pins conflict, e.g. NIXL 1.3.0 for SGLang, and a pin change then changes one

@@ -43,6 +43,9 @@ from pants.engine.target import (
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
+from dynamo_images import docker_process
+from dynamo_images.docker_process import DockerProcess, DockerScript
+from dynamo_images.pants_internals import skipped_test_result
 from gpu_smoke.contract import CONTAINER_CHECKS, EXIT_NO_GPU, EXIT_PASSED, PACKAGE
 from gpu_smoke.subsystem import GpuSmoke
 from gpu_smoke.target_types import (
@@ -52,9 +55,6 @@ from gpu_smoke.target_types import (
     GpuSmokeTestImageField,
     GpuSmokeTestTimeoutField,
 )
-from dynamo_images import docker_process
-from dynamo_images.docker_process import DockerProcess, DockerScript
-from dynamo_images.pants_internals import skipped_test_result
 
 logger = logging.getLogger(__name__)
 

@@ -41,5 +41,7 @@ def test_the_gpu_checks_import_each_backends_framework_by_the_datas_module() -> 
     again: it must be the module the data installs."""
     contract: dict = {}
     exec(Path("src/python/gpu_smoke_checks/contract.py").read_text(), contract)
-    modules = {name: spec["framework"][1] for name, spec in DATA.backends().items() if spec["framework"]}
+    modules = {
+        name: spec["framework"][1] for name, spec in DATA.backends().items() if spec["framework"]
+    }
     assert contract["FRAMEWORK_MODULES"] == modules
