@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cache_workspaces import Workspace
+from dynamo_workspaces.workspace import Workspace
 
 BACKENDS = ("dynamo", "vllm", "sglang")
 

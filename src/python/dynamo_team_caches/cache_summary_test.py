@@ -4,7 +4,7 @@ import json
 import os
 from pathlib import Path
 
-import cache_summary
+from dynamo_team_caches import cache_summary
 
 # The end of a real `./pants --stats-log` run (Pants 2.17), abridged.
 PANTS_LOG = """\
