@@ -5,6 +5,8 @@ on free ports for one test module or benchmark run, and the settings that point 
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,9 +68,15 @@ class TeamCaches:
         """Starts the servers, and stops them when this process ends, however it ends (a test
         runner killed on a timeout runs no teardown)."""
         started = self.script("start")
+        # The watchdog stops them with a copy of the script in the data dir: the script itself
+        # may be in a test's sandbox, which Pants deletes when it cancels the test (a file
+        # changed during the run) before the watchdog wakes.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        keeper = self.data_dir / "team-caches.sh"
+        shutil.copy(self.script_file, keeper)
         watchdog = (
             f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 2; done; "
-            f"bash {self.script_file} stop >/dev/null 2>&1"
+            f"bash {shlex.quote(str(keeper))} stop >/dev/null 2>&1"
         )
         subprocess.Popen(
             ["bash", "-c", watchdog],
