@@ -1,6 +1,6 @@
 """Removes this repo's old images from the Docker engine; a dry run unless --apply.
 
-    python3 build-support/clean_images.py [--keep N] [--apply] [--target ADDRESS]
+    ./pants run build-support:clean-images -- [--keep N] [--apply] [--target ADDRESS]
 
 Every image the repo builds carries its Pants address in the label `ai.dynamo.build.target`
 (containers/images_data.py: BUILT_BY_LABEL); images without it are never looked at. Per target and
@@ -12,21 +12,22 @@ architecture it keeps:
 - the newest N others (`--keep`, default 2), which only hold tags of older commits
   (`runtime-1.4.2-<sha>`) or none;
 
-and removes the rest (`docker rmi` of its tags, or of its ID when it has none). An image a
-container still uses is reported and left. Standard library only: runs with any Python 3.
+and removes the rest (each of its tags, or its ID when it has none). An image a container
+still uses is reported and left. It talks to the engine through the Docker SDK (the engine's
+API, as the `docker` client does, with the same DOCKER_HOST), not by parsing the client's text.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 
+import docker
+from docker.errors import APIError, DockerException
+
 LABEL = "ai.dynamo.build.target"
-DOCKER = "/usr/bin/docker"  # pants.toml [docker]: the client Pants builds with
 # A tag that names a commit: `-<40 hex>`, before a multi-arch image's `-<arch>` suffix.
 COMMIT_TAG = re.compile(r"-[0-9a-f]{40}(-[a-z0-9]+)?$")
 
@@ -51,30 +52,43 @@ class Plan:
     remove: tuple[Image, ...]
 
 
-def docker(*args: str) -> str:
-    result = subprocess.run([DOCKER, *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"clean_images: `docker {' '.join(args[:3])} ...` failed: {result.stderr.strip()}")
-    return result.stdout
+def engine() -> docker.DockerClient:
+    """The engine DOCKER_HOST names (this machine's by default), or exit naming the fix."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as error:
+        sys.exit(
+            f"clean_images: the Docker engine does not answer ({error}); any ./pants goal that"
+            " needs it starts it (build-support/provision-host.sh), or set DOCKER_HOST"
+        )
+    return client
 
 
-def labelled_images(target: str | None) -> list[Image]:
-    selector = f"label={LABEL}" + (f"={target}" if target else "")
-    listing = docker("image", "ls", "--all", "--no-trunc", "--quiet", "--filter", selector)
-    ids = sorted(set(listing.split()))
-    if not ids:
-        return []
+def labelled_images(client: docker.DockerClient, target: str | None) -> list[Image]:
+    selector = LABEL + (f"={target}" if target else "")
     return [
         Image(
-            id=info["Id"],
-            target=info["Config"]["Labels"][LABEL],
-            arch=info.get("Architecture", ""),
-            created=info["Created"],
-            size=int(info.get("Size", 0)),
-            tags=tuple(sorted(info.get("RepoTags") or ())),
+            id=image.id,
+            target=image.labels[LABEL],
+            arch=image.attrs.get("Architecture", ""),
+            created=image.attrs["Created"],
+            size=int(image.attrs.get("Size", 0)),
+            tags=tuple(sorted(image.tags)),
         )
-        for info in json.loads(docker("image", "inspect", *ids))
+        for image in client.images.list(all=True, filters={"label": selector})
     ]
+
+
+def remove(client: docker.DockerClient, image: Image) -> str | None:
+    """Removes the image by its tags (an ID would also take any tag added since the listing),
+    or by its ID when it has none; the engine's reason when it refuses."""
+    try:
+        for reference in image.tags or (image.id,):
+            client.images.remove(reference)
+    except APIError as error:
+        return str(error.explanation or error)
+    return None
 
 
 def plan(images: list[Image], keep: int) -> Plan:
@@ -108,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep < 0:
         parser.error(f"--keep {args.keep}: give 0 or more")
 
-    result = plan(labelled_images(args.target), args.keep)
+    client = engine()
+    result = plan(labelled_images(client, args.target), args.keep)
     for image, why in result.keep:
         print(f"keep    {describe(image)}: {why}")
     for image in result.remove:
@@ -121,12 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     failed = []
     for image in result.remove:
-        # By tag when it has tags: an ID would also take any tag added since the listing.
-        removal = subprocess.run(
-            [DOCKER, "rmi", *(image.tags or (image.id,))], capture_output=True, text=True
-        )
-        if removal.returncode != 0:
-            failed.append(f"{describe(image)}: {removal.stderr.strip()}")
+        reason = remove(client, image)
+        if reason:
+            failed.append(f"{describe(image)}: {reason}")
     for line in failed:
         print(f"left   {line}", file=sys.stderr)
     print(f"removed {len(result.remove) - len(failed)} image(s), up to {reclaim:.1f} GB")

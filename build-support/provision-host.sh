@@ -36,8 +36,8 @@ missing_pkgs=()
 command -v debootstrap >/dev/null 2>&1 || [[ -x /usr/sbin/debootstrap ]] || missing_pkgs+=(debootstrap)
 command -v c++ >/dev/null 2>&1 || missing_pkgs+=(g++)
 command -v cargo >/dev/null 2>&1 || missing_pkgs+=(cargo)
-# Only the multi-arch builds, the team caches (build-support/team-caches.sh) and their tests
-# need these; without them the rest still builds.
+# Only the multi-arch builds, the team caches (src/python/dynamo_team_caches/team-caches.sh)
+# and their tests need these; without them the rest still builds.
 optional_pkgs=()
 [[ -e /usr/lib/binfmt.d/qemu-$emulated.conf ]] || optional_pkgs+=(qemu-user-static)
 command -v docker-registry >/dev/null 2>&1 || optional_pkgs+=(docker-registry)

@@ -24,7 +24,7 @@ def _check_prelude():
 
 def _stage_wheel_targets(stage):
     return [target for target, _ in dict(STAGE_WHEELS)[stage]] + [
-        "build-support:install-wheels-script"
+        "containers/build-inputs:install-wheels"
     ]
 
 
@@ -168,10 +168,10 @@ def _base_rootfs(name, arch, extra_packages, flavour):
     tarball = "containers/base/{}.tar".format(name)
     shell_command(
         name=name,
-        command="bash build-support/debootstrap-rootfs.sh {} {} {} {}".format(
+        command="bash containers/build-inputs/debootstrap-rootfs.sh {} {} {} {}".format(
             version("debian"), tarball, ",".join(list(LOCAL_BASE_PACKAGES) + extra_packages), arch
         ),
-        execution_dependencies=["build-support:debootstrap-rootfs"],
+        execution_dependencies=["containers/build-inputs:debootstrap-rootfs"],
         # The script runs the host's debootstrap with the system PATH it needs.
         tools=["bash"],
         extra_env_vars=["DEBIAN_MIRROR"],

@@ -104,6 +104,7 @@ INSTALL_WHEELS_TEMPLATE = (
     "{venv}/bin/python {installer_mount} {files}"
 )
 WHEEL_DIR = "wheels"  # the native_wheel targets' output_path, in the build context
-WHEEL_INSTALLER = "build-support/install_wheels.py"
+# stdlib only: runtime venvs have no pip
+WHEEL_INSTALLER = "containers/build-inputs/install_wheels.py"
 WHEEL_MOUNT = "/tmp/wheels"
 INSTALLER_MOUNT = "/tmp/install_wheels.py"

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cache_workspaces import PantsRun, Workspace, tail
+from dynamo_workspaces.workspace import PantsRun, Workspace, tail
 
 BASELINE_DOCKERFILE = "benchmarks/baseline/Dockerfile"
 # The BuildKit-capable 20.10 client (pants.toml [docker].executable_search_paths).

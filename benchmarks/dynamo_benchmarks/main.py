@@ -43,7 +43,15 @@ import time
 import uuid
 from pathlib import Path
 
-from cache_workspaces import TeamCaches, Workspace, free_port, remote_env
+from dynamo_workspaces.team_caches import (
+    BGD_DIST,
+    BGD_TARGET,
+    SCRIPT,
+    TeamCaches,
+    free_port,
+    remote_env,
+)
+from dynamo_workspaces.workspace import Workspace
 
 from dynamo_benchmarks import layers, report
 from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild
@@ -177,13 +185,13 @@ def run_cold(
     reading it, each a workspace of its own; then the baseline's cold and fresh builds."""
     # BuildGrid's server, built in the warm workspace (the repo's own pantsd is busy running
     # this benchmark), and the repo's script that starts it with Redis.
-    ours.pants("package", "build-support:bgd")
+    ours.pants("package", BGD_TARGET)
     caches = TeamCaches(
         scratch / "caches",
         free_port(),
         free_port(),
-        ours.workspace.root / "dist" / "build-support" / "bgd.pex",
-        script_file=repo / "build-support" / "team-caches.sh",
+        ours.workspace.root / BGD_DIST,
+        script_file=repo / SCRIPT,
     )
     started = caches.start()
     if started.returncode != 0:

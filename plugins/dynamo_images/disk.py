@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dynamo_images.target_types import format_size
 
 MARGIN = 1_000_000_000  # logs, BuildKit's metadata, the SBOM run
-CLEAN_UP = "python3 build-support/clean_images.py --apply"
+CLEAN_UP = "./pants run build-support:clean-images -- --apply"
 # Where the engine may not be this machine's: its data root is not ours to measure.
 _REMOTE_SCHEMES = ("tcp://", "ssh://", "http://", "https://")
 

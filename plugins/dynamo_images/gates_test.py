@@ -230,7 +230,7 @@ def test_a_build_the_disk_cannot_hold_fails_before_it_starts(rule_runner: RuleRu
     message = str(error.value)
     assert "Not enough free disk to build img:app: it needs about 9" in message
     assert "its size budget 9000 GB less the" in message and " is free." in message
-    assert "python3 build-support/clean_images.py --apply" in message
+    assert "./pants run build-support:clean-images -- --apply" in message
     log: Path = rule_runner.docker_log  # type: ignore[attr-defined]
     assert not any(line.startswith("build ") for line in log.read_text().splitlines())
 

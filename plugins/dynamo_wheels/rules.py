@@ -346,7 +346,7 @@ async def package_native_wheel(
     artifacts = [BuiltPackageArtifact(wheels.files[0])]
     digest = wheels.digest
     if sccache:
-        # sccache's statistics of this build, for build-support/cache_summary.py; a build
+        # sccache's statistics of this build, for dynamo_team_caches/cache_summary.py; a build
         # replayed from a cache replays the statistics of the build that made it.
         stats_path = sccache_stats_path(field_set.address.spec_path, field_set.address.target_name)
         stats = await Get(

@@ -14,7 +14,7 @@ from dynamo_ci_tools import __version__
 
 # The python_distribution's output_path, and the installer, as they land in the sandbox.
 WHEELS = Path("wheels")
-INSTALLER = Path("build-support/install_wheels.py")
+INSTALLER = Path("containers/build-inputs/install_wheels.py")
 
 
 def built_wheel() -> Path:

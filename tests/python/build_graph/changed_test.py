@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cache_workspaces import Workspace
+from dynamo_workspaces.workspace import Workspace
 
 IMAGES_DATA = "containers/images_data.py"
 

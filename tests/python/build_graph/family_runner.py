@@ -57,8 +57,10 @@ def family_rule_runner(rules=(), files: dict[str, str] | None = None) -> RuleRun
         {
             **{prelude: Path(prelude).read_text() for prelude in PRELUDES},
             "3rdparty/python/BUILD": "image_requirements()",
-            "build-support/BUILD": "shell_source(name='debootstrap-rootfs', source='s.sh')",
-            "build-support/s.sh": "",
+            "containers/build-inputs/BUILD": (
+                "shell_source(name='debootstrap-rootfs', source='s.sh')"
+            ),
+            "containers/build-inputs/s.sh": "",
             "containers/base/BUILD": "dynamo_base()",
             **{f"containers/{b}/BUILD": f'dynamo_backend_images("{b}")' for b in BACKENDS},
             **(files or {}),

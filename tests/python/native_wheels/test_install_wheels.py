@@ -1,4 +1,5 @@
-"""build-support/install_wheels.py: how images install the wheels (their venvs have no pip)."""
+"""containers/build-inputs/install_wheels.py: how images install the wheels (their venvs have
+no pip)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import venv
 import zipfile
 from pathlib import Path
 
-import install_wheels
 from native_wheels.helpers import built_wheel
 
-SCRIPT = Path(install_wheels.__file__)
+SCRIPT = Path("containers/build-inputs/install_wheels.py")  # run by path, as images run it
 
 
 def bare_venv(root: Path) -> Path:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cache_workspaces import free_port
+from dynamo_workspaces.team_caches import free_port
 
 from smoke.docker_helpers import built_image, docker, docker_cli
 

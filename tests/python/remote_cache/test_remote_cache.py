@@ -23,19 +23,12 @@ import time
 from pathlib import Path
 
 import pytest
-from cache_workspaces import (
-    TEST_TARGET,
-    WHEELS,
-    TeamCaches,
-    Workspace,
-    free_port,
-    remote_env,
-    tail,
-)
+from dynamo_workspaces.team_caches import TeamCaches, free_port, remote_env
+from dynamo_workspaces.workspace import TEST_TARGET, WHEELS, Workspace, tail
 
-BGD_PEX = Path("build-support/bgd.pex")  # runtime_package_dependencies
+BGD_PEX = Path("team-caches/bgd.pex")  # runtime_package_dependencies
 LOCKFILE = Path("3rdparty/python/team-caches.lock")
-CACHE_SUMMARY = Path("build-support/cache_summary.py")
+CACHE_SUMMARY = Path("src/python/dynamo_team_caches/cache_summary.py")
 BUILD = ("package", "test", *WHEELS, TEST_TARGET)
 
 
@@ -314,8 +307,8 @@ def test_corrupted_entries_are_never_used_and_heal(
 
 
 def summarized_run(workspace: Workspace, env: dict[str, str]) -> tuple[int, str, dict]:
-    """BUILD through build-support/cache_summary.py, as docs/caching.md tells a user to run it:
-    its exit code, what it showed on stderr, and the summary it wrote."""
+    """BUILD through src/python/dynamo_team_caches/cache_summary.py, as docs/caching.md tells a
+    user to run it: its exit code, what it showed on stderr, and the summary it wrote."""
     summary_file = workspace.root / "dist" / "cache-summary.json"
     command = [
         sys.executable,

@@ -1,7 +1,9 @@
 """What the caches did in one Pants run: Pants' local and remote cache, and sccache.
 
-    python3 build-support/cache_summary.py [--json FILE] [--dist DIR] -- ./pants package src::
-    python3 build-support/cache_summary.py [--json FILE] --pants-log LOG [--since EPOCH]
+    python3 src/python/dynamo_team_caches/cache_summary.py [--json FILE] [--dist DIR] \
+        -- ./pants package src::
+    python3 src/python/dynamo_team_caches/cache_summary.py [--json FILE] --pants-log LOG \
+        [--since EPOCH]
 
 Runs the command (adding `--stats-log` after `./pants`) with its output shown as usual, less
 the one warning that flag makes Pants print (about `hdrhistogram`), then prints a short summary

@@ -4,7 +4,7 @@ import json
 import os
 from pathlib import Path
 
-import cache_summary
+from dynamo_team_caches import cache_summary
 
 # The end of a real `./pants --stats-log` run (Pants 2.17), abridged.
 PANTS_LOG = """\
@@ -63,7 +63,7 @@ def test_counters_are_read_from_the_stats_log() -> None:
 
 
 def test_processes_ran_leaves_out_local_runs_a_remote_hit_cancelled() -> None:
-    # The counters of a real run (`test build-support:tests`, fresh workspace, 5/5 remote hits):
+    # The counters of a real run (`test` of these tests, fresh workspace, 5/5 remote hits):
     # Pants started 9 local runs, 5 of them beside the remote lookups that then won.
     counters = {
         "local_cache_requests": 9,

@@ -1,6 +1,6 @@
-"""Real team caches (build-support/team-caches.sh: BuildGrid + Redis) and Pants workspaces that
-share them: for the remote-cache tests (tests/python/remote_cache) and the benchmark
-(cache_benchmark.py).
+"""Pants workspaces: copies of the repo that share the team caches (dynamo_workspaces.team_caches)
+and nothing else, for the remote-cache tests (tests/python/remote_cache), the changed-targets
+test (tests/python/build) and the benchmarks (benchmarks/dynamo_benchmarks).
 
 A workspace is a copy of the repo (or of its `//:workspace` files, in a test's sandbox) with its
 own local store, named caches, workdir and dist: another machine, as far as Pants can tell.
@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cache_summary
+from dynamo_team_caches import cache_summary
 
 # The top-level entries of `//:workspace` (the root BUILD).
 WORKSPACE_ENTRIES = (
@@ -35,90 +33,11 @@ WORKSPACE_ENTRIES = (
     # The deployment specs: src/ and plugins/ tests depend on them (deploy:specs).
     "deploy",
 )
-TEAM_CACHES = Path(__file__).resolve().parent / "team-caches.sh"
 # What the workspaces build and test: both native wheels (Rust, C++) and a small test target.
 WHEELS = ("src/rust/imagekit:wheel", "src/cpp/hostxfer:wheel")
-# A small, pure test target (no engine, no warnings): build-support/BUILD keeps it so.
-TEST_TARGET = "build-support:tests"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class TeamCaches:
-    data_dir: Path
-    reapi_port: int
-    redis_port: int
-    bgd: Path | None = None  # a built bgd PEX; None: team-caches.sh builds one with Pants
-    script_file: Path = TEAM_CACHES  # the repo's team-caches.sh (this module may run from a PEX)
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = {
-            "TEAM_CACHES_DATA_DIR": str(self.data_dir),
-            "TEAM_CACHES_REAPI_PORT": str(self.reapi_port),
-            "TEAM_CACHES_REDIS_PORT": str(self.redis_port),
-        }
-        if self.bgd:
-            env["TEAM_CACHES_BGD"] = str(self.bgd.resolve())
-        return env
-
-    @property
-    def reapi_address(self) -> str:
-        return f"grpc://127.0.0.1:{self.reapi_port}"
-
-    @property
-    def redis_endpoint(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}"
-
-    def script(self, command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["bash", str(self.script_file), command],
-            env={**os.environ, **self.env},
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-
-    def start(self) -> subprocess.CompletedProcess:
-        """Starts the servers, and stops them when this process ends, however it ends (a test
-        runner killed on a timeout runs no teardown)."""
-        started = self.script("start")
-        watchdog = (
-            f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 2; done; "
-            f"bash {self.script_file} stop >/dev/null 2>&1"
-        )
-        subprocess.Popen(
-            ["bash", "-c", watchdog],
-            env={**os.environ, **self.env},
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        return started
-
-    def pid(self, name: str) -> int:
-        return int((self.data_dir / f"{name}.pid").read_text())
-
-    def kill(self, name: str) -> None:
-        """Kills a server the way a crash would (no clean shutdown)."""
-        os.kill(self.pid(name), signal.SIGKILL)
-        (self.data_dir / f"{name}.pid").unlink()
-
-    def cas_blobs(self) -> list[Path]:
-        return [p for p in (self.data_dir / "cas").rglob("*") if p.is_file()]
-
-    def redis(self, *args: str) -> str:
-        return subprocess.run(
-            ["redis-cli", "-p", str(self.redis_port), *args],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+# A small, pure test target (no engine, no warnings): src/python/dynamo_team_caches/BUILD keeps
+# it so.
+TEST_TARGET = "src/python/dynamo_team_caches:tests"
 
 
 @dataclass
@@ -203,17 +122,6 @@ class Workspace:
         return {
             w.name: subprocess.check_output(["sha256sum", str(w)], text=True)[:64] for w in wheels
         }
-
-
-def remote_env(caches: TeamCaches, *, write: bool) -> dict[str, str]:
-    """The one setting that turns remote caching on (./pants reads it), and sccache's store."""
-    env = {
-        "DYNAMO_REMOTE_CACHE": caches.reapi_address,
-        "SCCACHE_REDIS_ENDPOINT": caches.redis_endpoint,
-    }
-    if write:
-        env["DYNAMO_REMOTE_CACHE_WRITE"] = "true"
-    return env
 
 
 def tail(log: str, lines: int = 60) -> str:

@@ -1,10 +1,10 @@
 """Benchmark of the team caches: how much a shared cache saves a fresh machine.
 
-    python3 build-support/cache_benchmark.py [--targets ...] [--keep]
+    ./pants run benchmarks:cache-bench -- [--targets ...] [--keep]
 
-Starts its own team caches (BuildGrid + Redis, build-support/team-caches.sh) on free loopback
-ports, copies the repo (git ls-files) into throwaway workspaces, and times, for the first-party
-wheels and their tests:
+Starts its own team caches (BuildGrid + Redis, src/python/dynamo_team_caches/team-caches.sh)
+on free loopback ports, copies the repo (git ls-files) into throwaway workspaces, and times,
+for the first-party wheels and their tests:
 
   cold          a fresh workspace: empty local store and named caches, remote cache not read
                 (it is written, as CI does)
@@ -26,7 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cache_workspaces import PantsRun, TeamCaches, Workspace, free_port, remote_env, tail
+from dynamo_workspaces.team_caches import BGD_DIST, SCRIPT, TeamCaches, free_port, remote_env
+from dynamo_workspaces.workspace import PantsRun, Workspace, tail
 
 DEFAULT_TARGETS = ("package", "test", "src::", "tests/python/native_wheels::")
 
@@ -70,8 +71,15 @@ def main() -> int:
     )
     files = tuple(f for f in files if (repo / f).is_file())
     scratch = Path(tempfile.mkdtemp(prefix="dynamo-cache-benchmark-"))
-    bgd = repo / "dist" / "build-support" / "bgd.pex"
-    caches = TeamCaches(scratch / "caches", free_port(), free_port(), bgd if bgd.exists() else None)
+    bgd = repo / BGD_DIST
+    # The repo's script: this module runs from a PEX, with no repo beside it.
+    caches = TeamCaches(
+        scratch / "caches",
+        free_port(),
+        free_port(),
+        bgd if bgd.exists() else None,
+        script_file=repo / SCRIPT,
+    )
     started = caches.start()
     if started.returncode != 0:
         sys.exit(f"the team caches did not start:\n{started.stderr}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The team's shared caches (docs/caching.md), started and stopped with one command:
 #
-#   build-support/team-caches.sh start|stop|status|verify|settings
+#   src/python/dynamo_team_caches/team-caches.sh start|stop|status|verify|settings
 #
 #   start     start both servers (the BuildGrid PEX is built once, then reused while
 #             3rdparty/python/team-caches.lock is unchanged); after a crash, verify first
@@ -23,10 +23,14 @@
 #   TEAM_CACHES_REDIS_PORT  [--redis-port]  default 6379
 #   TEAM_CACHES_REDIS_MAXMEMORY             default 4gb
 #   TEAM_CACHES_BGD         [--bgd]         a built bgd PEX; default: `./pants package
-#                                           build-support:bgd`, copied into the data dir
+#                                           src/python/dynamo_team_caches:bgd`, copied into
+#                                           the data dir
 set -euo pipefail
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+# The bgd PEX: its Pants address, and where `./pants package` writes it (its output_path).
+bgd_target="src/python/dynamo_team_caches:bgd"
+bgd_dist="$repo_root/dist/team-caches/bgd.pex"
 data_dir="${TEAM_CACHES_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dynamo-team-caches}"
 bind="${TEAM_CACHES_BIND:-127.0.0.1}"
 reapi_port="${TEAM_CACHES_REAPI_PORT:-50051}"
@@ -70,8 +74,6 @@ for port in "$reapi_port" "$redis_port"; do
     || die "port '$port' is not a port number; set TEAM_CACHES_*_PORT or --*-port"
 done
 [[ "$bind" =~ ^[A-Za-z0-9.:-]+$ ]] || die "bind address '$bind' is not an address; set TEAM_CACHES_BIND or --bind"
-# The data dir is written into BuildGrid's YAML configuration, between double quotes.
-[[ "$data_dir" != *[\"\\$'\n']* ]] || die "the data dir '$data_dir' contains a quote, a backslash or a newline"
 [[ "$redis_maxmemory" =~ ^[0-9]+([kKmMgG][bB]?)?$ ]] \
   || die "TEAM_CACHES_REDIS_MAXMEMORY='$redis_maxmemory' is not a size (e.g. 4gb, 512mb)"
 
@@ -86,39 +88,12 @@ client_host() { [[ "$bind" == 0.0.0.0 ]] && echo 127.0.0.1 || echo "$bind"; }
 redis_cli() { redis-cli -h "$(client_host)" -p "$redis_port" "$@"; }
 human() { numfmt --to=iec-i --suffix=B "$1"; }
 
+# BuildGrid's configuration (bgd.yml), written as data by bgd_config.py inside the bgd PEX:
+# the PyYAML that BuildGrid reads it with.
 bgd_config() {
-  cat <<EOF
-# Written by build-support/team-caches.sh; edited copies are overwritten on start.
-server:
-  - !channel
-    address: "$bind:$reapi_port"
-    insecure-mode: true
-connections:
-  - !redis-connection &redis
-    host: "$(client_host)"
-    port: $redis_port
-    db: $action_cache_db
-storages:
-  - !disk-storage &cas
-    path: "$data_dir/cas"
-caches:
-  # Action digest -> the ActionResult's digest (the ActionResult itself is a CAS blob). An
-  # entry whose blobs are gone is dropped at its next lookup.
-  - !redis-action-cache &action-cache
-    storage: *cas
-    redis: *redis
-    allow-updates: true
-    cache-failed-actions: false
-instances:
-  - name: ""
-    services:
-      - !action-cache
-        cache: *action-cache
-      - !cas
-        storage: *cas
-      - !bytestream
-        storage: *cas
-EOF
+  PEX_MODULE=dynamo_team_caches.bgd_config "$bgd" --data-dir "$data_dir" --bind "$bind" \
+    --reapi-port "$reapi_port" --redis-host "$(client_host)" --redis-port "$redis_port" \
+    --action-cache-db "$action_cache_db"
 }
 
 lockfile_sha256() {
@@ -130,7 +105,7 @@ lockfile_sha256() {
 # built from is unchanged (its sha256 is kept beside it), else a new build.
 find_bgd() {
   if [[ -n "$bgd" ]]; then
-    [[ -f "$bgd" ]] || die "bgd PEX '$bgd' does not exist; build it with ./pants package build-support:bgd"
+    [[ -f "$bgd" ]] || die "bgd PEX '$bgd' does not exist; build it with ./pants package $bgd_target"
     return
   fi
   local want have
@@ -144,9 +119,9 @@ find_bgd() {
   if [[ -f "$data_dir/bgd.pex" ]]; then
     say "team-caches.lock changed since $data_dir/bgd.pex was built: rebuilding it"
   fi
-  say "building BuildGrid's server (./pants package build-support:bgd)"
-  (cd "$repo_root" && ./pants package build-support:bgd >&2)
-  cp "$repo_root/dist/build-support/bgd.pex" "$data_dir/bgd.pex.tmp"
+  say "building BuildGrid's server (./pants package $bgd_target)"
+  (cd "$repo_root" && ./pants package "$bgd_target" >&2)
+  cp "$bgd_dist" "$data_dir/bgd.pex.tmp"
   mv "$data_dir/bgd.pex.tmp" "$data_dir/bgd.pex"
   echo "$want" >"$data_dir/bgd.pex.lock-sha256"
   bgd="$data_dir/bgd.pex"
@@ -180,7 +155,10 @@ start() {
   fi
   if alive "$bgd_pid"; then
     say "BuildGrid already running (pid $(cat "$bgd_pid"))"
-    if [[ "$(bgd_config)" != "$(cat "$data_dir/bgd.yml" 2>/dev/null)" ]]; then
+    # Compared with the configuration this script would write now, when the PEX that writes it
+    # is at hand (never built just for this warning).
+    [[ -z "$bgd" && -f "$data_dir/bgd.pex" ]] && bgd="$data_dir/bgd.pex"
+    if [[ -n "$bgd" && "$(bgd_config)" != "$(cat "$data_dir/bgd.yml" 2>/dev/null)" ]]; then
       say "warning: it runs an older configuration than this script writes; run stop, then start"
     fi
   else
@@ -191,7 +169,8 @@ start() {
       verify
     fi
     find_bgd
-    bgd_config >"$data_dir/bgd.yml"
+    bgd_config >"$data_dir/bgd.yml.tmp"
+    mv "$data_dir/bgd.yml.tmp" "$data_dir/bgd.yml"
     # setsid: the server outlives this shell (and a `pants run`).
     setsid nohup "$bgd" server start "$data_dir/bgd.yml" >"$data_dir/bgd.log" 2>&1 </dev/null &
     echo $! >"$bgd_pid"
