@@ -4,7 +4,7 @@ Pants upgrade (the tests named say which behaviour depends on it).
 1. `_Options` (pants.engine.internals.options_parsing): the parsed options of the running
    goal, read for the specs given on the command line (`CommandLineSpecs`). Pants hands a
    rule its resolved targets, never whether the user named a target or a glob matched it.
-   (`unavailable.py`; tests/python/build/stack_test.py)
+   (`unavailable.py`; tests/python/build_graph/images_macros_test.py)
 2. Replacing a rule by function identity: `docker_backend_rules()` is Pants' Docker backend
    less its package rule `build_docker_image`, which `package_image.py` replaces. A rename
    of that function, or a second rule for `DockerPackageFieldSet`, breaks the rule graph.
@@ -20,6 +20,13 @@ Pants upgrade (the tests named say which behaviour depends on it).
    (`skipped_test_result`, used by `gpu_smoke`; gpu_smoke/rules_test.py).
 6. Pants' Docker publish rule reads `.tags` of every artifact of an image's package, so the
    SBOM artifact has a `tags` attribute (`gates.BuiltImageSbom`, the one reach left there).
+7. `remote_cache_speculation_delay_millis`: Pants races a process against its remote cache
+   lookup and cancels the lookup when the process ends first, so a record lookup (a tiny
+   process that fails fast on a miss) waits `REMOTE_FIRST_MILLIS` for the remote cache. The
+   delay is part of a process's identity in Pants' graph but not of its cache key: the lookup
+   repeated after the record is written (delay 0) runs again in the same session, and its
+   result answers the first one's in later runs and on other machines (image_cache.py;
+   tests/python/image_cache, reuse_test.py).
 """
 
 from __future__ import annotations
@@ -150,3 +157,9 @@ def skipped_test_result(
 def rules():
     return collect_rules()
 
+
+# --- 7. remote cache first ----------------------------------------------------------------
+
+# At most this long for the remote cache before running locally (it answers in milliseconds,
+# or is cut off by [GLOBAL].remote_cache_rpc_timeout_millis first).
+REMOTE_FIRST_MILLIS = 30_000

@@ -21,6 +21,7 @@ from pants.backend.docker.target_types import DockerImageTarget
 from dynamo_images import (
     docker_process,
     gates,
+    image_cache,
     multiarch,
     package_image,
     pants_internals,
@@ -58,6 +59,7 @@ def rules():
         *multiarch.rules(),
         *package_image.rules(),
         *reuse.rules(),
+        *image_cache.rules(),
         *gates.rules(),
         *docker_process.rules(),
         *unavailable.rules(),

@@ -1,19 +1,27 @@
-"""Skip no-op image builds: reuse the image built from the very same inputs.
+"""Skip no-op image builds: reuse, or pull, the image built from the very same inputs.
 
 Pants 2.17 runs `docker build` on every `package` (the process is per-session) because the
-image may have been deleted from the engine since. Here the build process is cacheable
-instead, so Pants' own process cache is the record "these inputs -> this image ID": its key
-covers the Dockerfile and the whole build context (input digest), build args, tags and build
-options such as --platform (argv), upstream in-repo image IDs (`__UPSTREAM_IMAGE_IDS`), the
-IDs of external base images and the engine's own ID (added below). A cache hit is used only
-if that image is still in the engine (its tags are put back if they moved); otherwise the
-build runs again, keyed on the vanished ID so the new result is recorded too. Whether it is
-still there comes from one listing of the engine's images per session; only an image that
-listing lacks, or one with a moved tag, is checked with a `docker` call of its own.
+image may have been deleted from the engine since. Here each image gets a key made from its
+inputs (`image_cache.image_key`: the Dockerfile and build context, declared build args, tags,
+platform, upstream and external base image IDs; never the engine) and a record "key -> image
+ID" that Pants caches like a process result, locally and through the remote cache. Then:
 
-`BuildOrReuseImage` is asked for by the package rule (`package_image.py`); the build itself is
-Pants' own, with `ReusableBuild` applied to its process (`pants_internals.py` says how), and
-the engine is asked through `docker_process.py` and the scripts beside this file.
+1. a record whose image is in the engine: reused, its tags put back if they moved; no
+   `docker build`;
+2. a record whose image is not: pulled from the team registry by its key tag, and kept only if
+   its ID is the recorded one (`image_cache.py`);
+3. neither: `docker build` runs, and its image is recorded (and, on a writer, pushed).
+
+An image lost for good (not in the engine, not in the registry) is rebuilt and recorded one
+link down a chain of keys (`rebuild_key`), up to `[image-reuse].max_rebuild_records` links.
+Whether an image is in the engine comes from one listing of the engine's images per session;
+only an image that listing lacks, or one with a moved tag, gets a `docker` call of its own.
+
+`BuildOrReuseImage` is asked for by the package rule (`package_image.py`). The build and the
+package's metadata are Pants' own (`build_docker_image_with`, pants_internals.py): a first
+pass only reads the `docker build` process Pants would run (`PlanBuild`), to make the key; the
+second runs the build (`ReusableBuild`) or stands in for it with the chosen image's ID
+(`UseImage`).
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from pants.option.global_options import GlobalOptions, KeepSandboxes
 from pants.option.option_types import BoolOption, IntOption
 from pants.option.subsystem import Subsystem
 from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
 from pants.util.strutil import softwrap
 
 from dynamo_images.disk import DiskNeed, check_disk
@@ -60,6 +69,17 @@ from dynamo_images.docker_process import (
     DockerEnvironmentRequest,
     DockerProcess,
     DockerScript,
+)
+from dynamo_images.image_cache import (
+    ImageRecord,
+    ImageRecordRequest,
+    PulledImage,
+    PullImageRequest,
+    PushedImage,
+    PushImageRequest,
+    WriteImageRecord,
+    image_key,
+    rebuild_key,
 )
 from dynamo_images.pants_internals import BuildHook, build_docker_image_with
 from dynamo_images.target_types import DockerImageSizeBudgetField, parse_size
@@ -82,9 +102,10 @@ class ImageReuse(Subsystem):
         default=False,
         help=softwrap(
             """
-            Pass `--no-cache` to `docker build` (when reuse is enabled), so that no layer
-            comes from the engine's build cache: cold-build measurements (`benchmarks/`). It
-            is one of the recorded inputs, so a build with it never reuses one without.
+            Build every image packaged, with `--no-cache`, so that no layer comes from the
+            engine's build cache: cold-build measurements (`benchmarks/`). It forces work and
+            changes nothing built, so it is not part of an image's key, and no record is
+            read (one is written when none exists for the key).
             """
         ),
     )
@@ -93,9 +114,9 @@ class ImageReuse(Subsystem):
         advanced=True,
         help=softwrap(
             """
-            How many times in a row the image built from the same inputs may have vanished
-            from the engine before builds of those inputs stop being recorded (each vanished
-            image adds one cache lookup to the next `package`).
+            How many times in a row the image built from the same inputs may have been lost
+            (not in the engine, not in the team registry) before builds of those inputs stop
+            being recorded (each lost image adds one record lookup to the next `package`).
             """
         ),
     )
@@ -126,10 +147,9 @@ class DockerEngineUnreachable(Exception):
 
 @dataclass(frozen=True)
 class DockerEngine:
-    """What the engine says once per session: its own ID (`docker info`; records are kept per
-    engine, since an image lives in one engine, even when Pants' cache is shared with other
-    machines through a remote cache) and its images with their tags (a reused image whose ID
-    and tags are all listed needs no check of its own)."""
+    """What the engine says once per session: its ID (`docker info`: empty when it does not
+    answer) and its images with their tags (a reused image whose ID and tags are all listed
+    needs no check of its own)."""
 
     id: str
     tags_by_id: FrozenDict[str, frozenset[str]]
@@ -192,8 +212,9 @@ async def build_or_reuse_docker_image(
     image_reuse: ImageReuse,
 ) -> BuiltPackage:
     field_set = request.field_set
+    address = str(field_set.address)
 
-    async def build(hook: ReusableBuild | None) -> BuiltPackage:
+    async def build(hook: BuildHook | None) -> BuiltPackage:
         return await build_docker_image_with(
             hook, field_set, options, global_options, docker, keep_sandboxes, union_membership
         )
@@ -218,8 +239,7 @@ async def build_or_reuse_docker_image(
         context.build_args.to_dict(),
         set(dockerfile_info.from_image_build_args.to_dict()),
     )
-    await disk_preflight(field_set, options, context, engine, docker_env, union_membership)
-    build_env = {"__DOCKER_ENGINE_ID": engine.id}
+    build_env: dict[str, str] = {}
     if external:
         # An external base pulled anew (same tag, new image) must rebuild: key on its ID.
         ids = await Get(
@@ -231,63 +251,133 @@ async def build_or_reuse_docker_image(
             ),
         )
         build_env["__EXTERNAL_BASE_IMAGE_IDS"] = ids.stdout.decode().strip().replace("\n", ",")
+    # Every ARG of the Dockerfile, as Pants' own parser read them.
+    declared = frozenset(dockerfile_info.build_args.to_dict())
+    undeclared = frozenset(context.build_args.to_dict()) - declared
+    plan = PlanBuild(bash.path, FrozenDict(build_env), declared, undeclared)
+    tags = _image(await build(plan)).tags
+    key = image_key(plan.planned())
+
+    async def use(image_id: str, attempt: int) -> BuiltPackage | None:
+        """The package of `image_id` if it is in the engine (its tags put back), else None."""
+        if not set(tags) <= engine.tags_by_id.get(image_id, frozenset()):
+            present = await Get(
+                FallibleProcessResult,
+                DockerProcess(
+                    (image_id, *tags),
+                    description=f"Checking that {tags[0]} ({image_id}) is in the engine",
+                    script=IMAGE_PRESENT_AND_TAGGED,
+                    # A check after a pull is a new process, not the memoized one.
+                    run_label=f"check-{attempt}",
+                ),
+            )
+            if present.exit_code != 0:
+                return None
+        return await build(UseImage(bash.path, image_id))
 
     for attempt in range(image_reuse.max_rebuild_records):
-        package = await build(
-            ReusableBuild(
-                bash.path,
-                FrozenDict(build_env),
-                image_reuse.build_no_cache,
-                # Every ARG of the Dockerfile, as Pants' own parser read them.
-                frozenset(dockerfile_info.build_args.to_dict()),
-            )
-        )
-        image = next(a for a in package.artifacts if isinstance(a, BuiltDockerImage))
-        if set(image.tags) <= engine.tags_by_id.get(image.image_id, frozenset()):
-            return package  # in the engine, every tag in place: nothing to run
-        # Not listed (built in this session, or gone), or a tag moved: ask the engine.
-        present = await Get(
-            FallibleProcessResult,
-            DockerProcess(
-                (image.image_id, *image.tags),
-                description=f"Checking that {image.tags[0]} ({image.image_id}) is in the engine",
-                script=IMAGE_PRESENT_AND_TAGGED,
-                # A check after a rebuild is a new process, not the memoized one.
-                run_label=f"check-{attempt}",
-            ),
-        )
-        if present.exit_code == 0:
+        record = await Get(ImageRecord, ImageRecordRequest(key))
+        if record.image_id is None or image_reuse.build_no_cache:
+            break
+        package = await use(record.image_id, attempt)
+        if package is None and (
+            await Get(PulledImage, PullImageRequest(key, record.image_id, address, tags))
+        ).ok:
+            package = await use(record.image_id, attempt + image_reuse.max_rebuild_records)
+        if package is not None:
+            await Get(PushedImage, PushImageRequest(key, record.image_id, address))
             return package
-        # The recorded image is gone: build again, recorded under a key of its own.
-        build_env["__DYNAMO_REBUILD_OF"] = image.image_id
+        # Lost for good: build again, recorded one link down the chain.
+        key = rebuild_key(key, record.image_id)
+    else:
+        # Lost too often: build without recording, as Pants 2.17 does.
+        return await build(None)
 
-    # Vanished too often: build without recording, as Pants 2.17 does.
-    return await build(None)
+    await disk_preflight(field_set, options, context, engine, docker_env, union_membership)
+    package = await build(
+        ReusableBuild(
+            bash.path,
+            FrozenDict({**build_env, "__DYNAMO_IMAGE_KEY": key}),
+            declared,
+            undeclared,
+            no_cache=image_reuse.build_no_cache,
+        )
+    )
+    image_id = _image(package).image_id
+    recorded = await Get(ImageRecord, WriteImageRecord(key, image_id))
+    # A record the key already had (a `--no-cache` build of recorded inputs) stays in force:
+    # other machines expect its image under the key tag, so this one is not pushed.
+    if recorded.image_id == image_id:
+        await Get(PushedImage, PushImageRequest(key, image_id, address))
+    return package
+
+
+def _image(package: BuiltPackage) -> BuiltDockerImage:
+    return next(a for a in package.artifacts if isinstance(a, BuiltDockerImage))
 
 
 @dataclass(frozen=True)
-class ReusableBuild(BuildHook):
-    """Pants' `docker build`, made cacheable (see the module doc)."""
+class PlanBuild(BuildHook):
+    """Reads the `docker build` process Pants would run, and runs a stand-in that does nothing
+    (memoized by pantsd across runs): the key is made from the real one (`planned()`)."""
 
     bash_path: str
     extra_build_env: FrozenDict[str, str]
-    no_cache: bool = False
-    # None: pass every build arg.
-    declared_build_args: frozenset[str] | None = None
+    declared_build_args: frozenset[str]
+    # Build args the Dockerfile does not declare, which Pants also puts in the environment.
+    undeclared_build_args: frozenset[str] = frozenset()
+    _planned: list = dataclasses.field(default_factory=list, compare=False, hash=False)
 
     def build_args(self, build_args: DockerBuildArgs) -> DockerBuildArgs:
-        if self.declared_build_args is None:
-            return build_args
-        # Docker ignores a build arg its Dockerfile does not declare; leaving it out of argv
-        # (the record's key) means a new commit (DYNAMO_GIT_SHA, a global build arg) does not
-        # rebuild an image that never reads it.
+        # Docker ignores a build arg its Dockerfile does not declare; leaving it out of the key
+        # (argv and environment) means a new commit (DYNAMO_GIT_SHA, a global build arg) does
+        # not rebuild an image that never reads it.
         return DockerBuildArgs(
             a for a in build_args if a.split("=", 1)[0] in self.declared_build_args
         )
 
+    def build_env(self, process: Process) -> FrozenDict[str, str]:
+        kept = {k: v for k, v in process.env.items() if k not in self.undeclared_build_args}
+        return FrozenDict({**kept, **self.extra_build_env})
+
     def build_process(self, process: Process) -> Process:
-        """Cacheable, and naming its image: BuildKit's progress output does not always carry
-        the `writing image` line Pants parses the ID from; `--iidfile` always has it."""
+        self._planned.append(dataclasses.replace(process, env=self.build_env(process)))
+        return _stand_in(self.bash_path, "sha256:planned", process.description)
+
+    def planned(self) -> Process:
+        return self._planned[-1]
+
+
+@dataclass(frozen=True)
+class UseImage(BuildHook):
+    """Stands in for `docker build` with an image already in the engine."""
+
+    bash_path: str
+    image_id: str
+
+    def build_process(self, process: Process) -> Process:
+        return _stand_in(self.bash_path, self.image_id, process.description)
+
+
+def _stand_in(bash_path: str, image_id: str, description: str) -> Process:
+    """A process that prints what Pants reads from a build: `writing image <ID> done`."""
+    return Process(
+        (bash_path, "-c", 'echo "writing image $1 done" >&2', "stand-in", image_id),
+        description=f"{description} (reused)",
+        level=LogLevel.DEBUG,
+        cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
+    )
+
+
+@dataclass(frozen=True)
+class ReusableBuild(PlanBuild):
+    """Pants' `docker build` of a declared-args-only command, naming its image."""
+
+    no_cache: bool = False
+
+    def build_process(self, process: Process) -> Process:
+        """BuildKit's progress output does not always carry the `writing image` line Pants
+        parses the ID from; `--iidfile` always has it."""
         docker, build, *options = process.argv
         return dataclasses.replace(
             process,
@@ -296,8 +386,12 @@ class ReusableBuild(BuildHook):
                 IMAGE_ID_FILE, docker, build, f"--iidfile={IMAGE_ID_FILE}",
                 *(["--no-cache"] if self.no_cache else []), *options,
             ),  # fmt: skip
-            env=FrozenDict({**process.env, **self.extra_build_env}),
-            cache_scope=ProcessCacheScope.SUCCESSFUL,
+            env=self.build_env(process),
+            # Its record is what later runs and other machines read (image_cache.py).
+            # Memoized by pantsd only so that Pants never runs it again to revalidate a later
+            # run's graph (it re-runs per-session processes then); `__DYNAMO_IMAGE_KEY` in
+            # its environment makes a rebuild of a lost image a process of its own.
+            cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
         )
 
 

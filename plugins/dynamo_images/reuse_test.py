@@ -20,6 +20,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import testutil
+from dynamo_images.image_cache import RECORDS_DIR
 from dynamo_images.reuse import external_base_refs
 from dynamo_images.testutil import REAL_DOCKER, docker_rule_runner
 
@@ -144,6 +145,17 @@ def test_a_build_arg_the_dockerfile_does_not_read_changes_nothing(rule_runner: R
     assert package_image(rule_runner, "app") == (first, False)
 
 
+def test_a_new_commit_rebuilds_no_image_that_does_not_read_it(rule_runner: RuleRunner) -> None:
+    # A global build arg whose value comes from the environment, as DYNAMO_GIT_SHA does
+    # (pants.toml: [docker].build_args); Pants passes it in the build's environment too.
+    rule_runner.options.append("--docker-build-args=['DYNAMO_TEST_SHA']")  # type: ignore
+    rule_runner.env = {"DYNAMO_TEST_SHA": "commit-1"}  # type: ignore[attr-defined]
+    write_image(rule_runner)
+    first, _ = package_image(rule_runner, "app")
+    rule_runner.env = {"DYNAMO_TEST_SHA": "commit-2"}  # type: ignore[attr-defined]
+    assert package_image(rule_runner, "app") == (first, False)
+
+
 def test_another_platform_rebuilds_and_each_platform_is_reused(rule_runner: RuleRunner) -> None:
     write_image(rule_runner)
     amd64, _ = package_image(rule_runner, "platform")
@@ -163,6 +175,19 @@ def test_a_deleted_image_is_rebuilt(rule_runner: RuleRunner) -> None:
     inspect = subprocess.run([REAL_DOCKER, "image", "inspect", rebuilt], capture_output=True)
     assert inspect.returncode == 0
     assert package_image(rule_runner, "app") == (rebuilt, False)
+
+
+def test_a_record_is_kept_by_pants_cache_not_by_its_file(rule_runner: RuleRunner) -> None:
+    """The record's file only carries it into Pants' process cache, which is what later runs and
+    other machines read (through the remote cache): without the file, it still holds."""
+    write_image(rule_runner)
+    first, _ = package_image(rule_runner, "app")
+    records = Path(RECORDS_DIR)
+    ours = [f for f in records.iterdir() if f.read_text().strip() == first]
+    assert ours, f"no record of {first} in {records}"
+    for record in ours:
+        record.unlink()
+    assert package_image(rule_runner, "app") == (first, False)
 
 
 def test_a_moved_tag_is_put_back_without_a_build(rule_runner: RuleRunner) -> None:

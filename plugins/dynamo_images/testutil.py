@@ -64,7 +64,11 @@ def offline_hadolint_options() -> list[str]:
 def new_session(runner: RuleRunner, options: list[str]) -> None:
     """Like a new `./pants` run: a session with a build ID of its own (RuleRunner's sessions
     share one, and per-session processes such as the image check are memoized per ID)."""
-    runner.set_options(options, env_inherit={"PATH", "PYENV_ROOT", "HOME"})
+    runner.set_options(
+        options,
+        env=getattr(runner, "env", None),  # a test's own variables (`runner.env = {...}`)
+        env_inherit={"PATH", "PYENV_ROOT", "HOME"},
+    )
     runner.scheduler = runner.scheduler.scheduler.new_session(
         build_id=uuid.uuid4().hex,
         session_values=SessionValues(

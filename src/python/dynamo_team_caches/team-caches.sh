@@ -3,24 +3,28 @@
 #
 #   src/python/dynamo_team_caches/team-caches.sh start|stop|status|verify|settings
 #
-#   start     start both servers (the BuildGrid PEX is built once, then reused while
+#   start     start the three servers (the BuildGrid PEX is built once, then reused while
 #             3rdparty/python/team-caches.lock is unchanged); after a crash, verify first
-#   stop      stop both (Redis saves its data on the way out)
+#   stop      stop them (Redis saves its data on the way out)
 #   status    for each cache: up or down, entries, size on disk, limit
 #   verify    remove CAS blobs whose content does not match their digest, and say which
-#   settings  the client settings (DYNAMO_REMOTE_CACHE, SCCACHE_REDIS_ENDPOINT)
+#   settings  the client settings (DYNAMO_REMOTE_CACHE, SCCACHE_REDIS_ENDPOINT,
+#             DYNAMO_IMAGE_CACHE)
 #
 # * BuildGrid (REAPI: CAS + ActionCache, from PyPI through the `team-caches` resolve) for Pants'
 #   remote cache: disk CAS under $DATA_DIR/cas; the action cache in Redis (database 1), so it
 #   survives a restart of BuildGrid.
 # * Redis (Debian's redis-server) for sccache (database 0) and BuildGrid's action cache:
 #   $DATA_DIR/redis, bounded with LRU eviction, snapshotted every 5 minutes and on stop.
+# * The team registry (Debian's docker-registry) for the images, by key tag (docs/caching.md:
+#   Images): $DATA_DIR/registry, plain HTTP on the bind address.
 #
 # Settings (environment, or the flags in brackets):
 #   TEAM_CACHES_DATA_DIR    [--data-dir]    default ~/.cache/dynamo-team-caches
 #   TEAM_CACHES_BIND        [--bind]        default 127.0.0.1 (loopback); 0.0.0.0 serves a team
 #   TEAM_CACHES_REAPI_PORT  [--reapi-port]  default 50051
 #   TEAM_CACHES_REDIS_PORT  [--redis-port]  default 6379
+#   TEAM_CACHES_REGISTRY_PORT [--registry-port] default 5000
 #   TEAM_CACHES_REDIS_MAXMEMORY             default 4gb
 #   TEAM_CACHES_BGD         [--bgd]         a built bgd PEX; default: `./pants package
 #                                           src/python/dynamo_team_caches:bgd`, copied into
@@ -35,6 +39,7 @@ data_dir="${TEAM_CACHES_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dynamo-team-ca
 bind="${TEAM_CACHES_BIND:-127.0.0.1}"
 reapi_port="${TEAM_CACHES_REAPI_PORT:-50051}"
 redis_port="${TEAM_CACHES_REDIS_PORT:-6379}"
+registry_port="${TEAM_CACHES_REGISTRY_PORT:-5000}"
 redis_maxmemory="${TEAM_CACHES_REDIS_MAXMEMORY:-4gb}"
 bgd="${TEAM_CACHES_BGD:-}"
 # What the bgd PEX is built from: a PEX in the data dir is reused while this file is unchanged.
@@ -55,13 +60,14 @@ command="${1:-}"
 shift
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --data-dir | --bind | --reapi-port | --redis-port | --bgd)
+    --data-dir | --bind | --reapi-port | --redis-port | --registry-port | --bgd)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       case "$1" in
         --data-dir) data_dir="$2" ;;
         --bind) bind="$2" ;;
         --reapi-port) reapi_port="$2" ;;
         --redis-port) redis_port="$2" ;;
+        --registry-port) registry_port="$2" ;;
         --bgd) bgd="$2" ;;
       esac
       shift 2
@@ -69,7 +75,7 @@ while [[ $# -gt 0 ]]; do
     *) die "unknown argument $1 (see: $0 help)" ;;
   esac
 done
-for port in "$reapi_port" "$redis_port"; do
+for port in "$reapi_port" "$redis_port" "$registry_port"; do
   [[ "$port" =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) \
     || die "port '$port' is not a port number; set TEAM_CACHES_*_PORT or --*-port"
 done
@@ -79,6 +85,7 @@ done
 
 bgd_pid="$data_dir/bgd.pid"
 redis_pid="$data_dir/redis.pid"
+registry_pid="$data_dir/registry.pid"
 cas_objects="$data_dir/cas/cas/objects"  # BuildGrid's disk storage: objects/<2 hex>/<62 hex>
 
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -94,6 +101,11 @@ bgd_config() {
   PEX_MODULE=dynamo_team_caches.bgd_config "$bgd" --data-dir "$data_dir" --bind "$bind" \
     --reapi-port "$reapi_port" --redis-host "$(client_host)" --redis-port "$redis_port" \
     --action-cache-db "$action_cache_db"
+}
+
+registry_config() {
+  PEX_MODULE=dynamo_team_caches.registry_config "$bgd" --data-dir "$data_dir" --bind "$bind" \
+    --port "$registry_port"
 }
 
 lockfile_sha256() {
@@ -176,6 +188,19 @@ start() {
     echo $! >"$bgd_pid"
     wait_for BuildGrid "$(client_host)" "$reapi_port" "$bgd_pid" "$data_dir/bgd.log"
   fi
+  if alive "$registry_pid"; then
+    say "registry already running (pid $(cat "$registry_pid"))"
+  else
+    command -v docker-registry >/dev/null || die "docker-registry is missing: apt-get install docker-registry (build-support/provision-host.sh does it as root)"
+    answers "$(client_host)" "$registry_port" && die "port $registry_port is taken; set TEAM_CACHES_REGISTRY_PORT"
+    [[ -n "$bgd" ]] || find_bgd
+    mkdir -p "$data_dir/registry"
+    registry_config >"$data_dir/registry.yml.tmp"
+    mv "$data_dir/registry.yml.tmp" "$data_dir/registry.yml"
+    setsid nohup docker-registry serve "$data_dir/registry.yml" >"$data_dir/registry.log" 2>&1 </dev/null &
+    echo $! >"$registry_pid"
+    wait_for registry "$(client_host)" "$registry_port" "$registry_pid" "$data_dir/registry.log"
+  fi
   settings
 }
 
@@ -256,7 +281,22 @@ status() {
     echo "  action cache, sccache: $(human "$disk_redis") on disk ($data_dir/redis);" \
       "limit: $redis_maxmemory of memory when it runs"
   fi
+  if alive "$registry_pid" && answers "$(client_host)" "$registry_port"; then
+    echo "registry: up, $(client_host):$registry_port (pid $(cat "$registry_pid"))"
+  else
+    echo "registry: down"; rc=1
+  fi
+  echo "  images: $(registry_figures); limit: none (remove old key tags: docs/caching.md)"
   return $rc
+}
+
+registry_figures() {  # "<tags> key tags, <size> on disk"
+  local tags=0 bytes=0 repos="$data_dir/registry/docker/registry/v2/repositories"
+  if [[ -d "$repos" ]]; then
+    tags="$(find "$repos" -path '*/_manifests/tags/*/current/link' | wc -l)"
+    bytes="$(du -sb "$data_dir/registry" | cut -f1)"
+  fi
+  echo "$tags key tags, $(human "$bytes") on disk"
 }
 
 settings() {
@@ -265,12 +305,14 @@ settings() {
 export DYNAMO_REMOTE_CACHE=grpc://$(client_host):$reapi_port
 # sccache for the native wheels:
 export SCCACHE_REDIS_ENDPOINT=redis://$(client_host):$redis_port
+# The images, pulled by key (pushed by those that write the remote cache):
+export DYNAMO_IMAGE_CACHE=$(client_host):$registry_port
 EOF
 }
 
 case "$command" in
   start) start ;;
-  stop) stop_one BuildGrid "$bgd_pid"; stop_one redis "$redis_pid" ;;
+  stop) stop_one BuildGrid "$bgd_pid"; stop_one redis "$redis_pid"; stop_one registry "$registry_pid" ;;
   status) status ;;
   verify) verify ;;
   settings) settings ;;

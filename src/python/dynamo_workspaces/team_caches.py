@@ -1,4 +1,5 @@
-"""The team caches (src/python/dynamo_team_caches/team-caches.sh: BuildGrid + Redis), started
+"""The team caches (src/python/dynamo_team_caches/team-caches.sh: BuildGrid, Redis and the
+registry), started
 on free ports for one test module or benchmark run, and the settings that point Pants at them.
 """
 
@@ -10,7 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The team caches in the repo (src/python/dynamo_team_caches/BUILD), relative to its root.
@@ -32,6 +33,7 @@ class TeamCaches:
     data_dir: Path
     reapi_port: int
     redis_port: int
+    registry_port: int = field(default_factory=free_port)
     bgd: Path | None = None  # a built bgd PEX; None: team-caches.sh builds one with Pants
     # The repo's team-caches.sh; give it when this module runs from a PEX (no repo beside it).
     script_file: Path = REPO / SCRIPT
@@ -42,6 +44,7 @@ class TeamCaches:
             "TEAM_CACHES_DATA_DIR": str(self.data_dir),
             "TEAM_CACHES_REAPI_PORT": str(self.reapi_port),
             "TEAM_CACHES_REDIS_PORT": str(self.redis_port),
+            "TEAM_CACHES_REGISTRY_PORT": str(self.registry_port),
         }
         if self.bgd:
             env["TEAM_CACHES_BGD"] = str(self.bgd.resolve())
@@ -54,6 +57,10 @@ class TeamCaches:
     @property
     def redis_endpoint(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}"
+
+    @property
+    def registry(self) -> str:
+        return f"127.0.0.1:{self.registry_port}"
 
     def script(self, command: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -108,10 +115,12 @@ class TeamCaches:
 
 
 def remote_env(caches: TeamCaches, *, write: bool) -> dict[str, str]:
-    """The one setting that turns remote caching on (./pants reads it), and sccache's store."""
+    """The settings that `team-caches.sh settings` prints: the remote cache (./pants reads it),
+    sccache's store and the team registry."""
     env = {
         "DYNAMO_REMOTE_CACHE": caches.reapi_address,
         "SCCACHE_REDIS_ENDPOINT": caches.redis_endpoint,
+        "DYNAMO_IMAGE_CACHE": caches.registry,
     }
     if write:
         env["DYNAMO_REMOTE_CACHE_WRITE"] = "true"
