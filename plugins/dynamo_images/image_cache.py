@@ -1,16 +1,17 @@
 """Images travel between machines: records keyed on inputs, images in the team registry.
 
 An image's *key* is a hash of what `docker build` is given: the Dockerfile and the whole build
-context (the input digest), the declared build args, the tags, the platform and other options
+context (the input digest), the declared build args, the platform, labels and other options
 (argv), and the IDs of its upstream images (in-repo ones in `__UPSTREAM_IMAGE_IDS`, external
 ones in `__EXTERNAL_BASE_IMAGE_IDS`). It leaves out what only says *which engine* builds or
-how hard it tries: the docker binary's path, `DOCKER_HOST` and the other variables in
-`ENGINE_ENV`, and `--no-cache`.
+how hard it tries or what it is called: the docker binary's path, `DOCKER_HOST` and the other
+variables in `ENGINE_ENV`, `--no-cache`, and the tags (the same image under another name is
+reused and tagged).
 
 The *record* "key -> image ID" is a tiny process (`image_cache_lookup.sh`) whose success
-Pants caches, locally and, for writers, in the remote cache; it reads the ID from the named
-cache `.image-records` that `image_cache_record.sh` writes after a build. So a second machine
-with the team's remote cache finds the record of an image it never built. With a team
+Pants caches, locally and, for writers, in the remote cache; it reads the ID from the file
+`image_cache_record.sh` writes in `RECORDS_DIR` after a build. So a second machine with the
+team's remote cache finds the record of an image it never built. With a team
 registry (`[image-cache].registry`), writers push each image under `<registry>/<repository>:
 <key>`, and a machine whose engine lacks a recorded image pulls it by that tag and keeps it
 only if its ID is the recorded one: the ID is the digest of the image's config, which names
@@ -96,12 +97,26 @@ class ImageCache(Subsystem):
         return (host, port) if sep and port.isdigit() else (self.registry.split("/", 1)[0], "443")
 
 
+def _content_args(argv: list[str]) -> list[str]:
+    """argv less what does not change the image: work-only options, and tags (names given to
+    the image, not part of it; a tag with the commit in it would otherwise make every commit
+    a new key)."""
+    kept: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--tag":
+            next(args, None)
+        elif arg not in WORK_ONLY_ARGS and not arg.startswith("--tag="):
+            kept.append(arg)
+    return kept
+
+
 def image_key(process: Process) -> str:
     """The key of the image a `docker build` process makes (see the module doc)."""
     _docker, *argv = process.argv
     payload = {
         "version": KEY_VERSION,
-        "argv": [a for a in argv if a not in WORK_ONLY_ARGS],
+        "argv": _content_args(argv),
         "env": sorted((k, v) for k, v in process.env.items() if k not in ENGINE_ENV),
         "input": [process.input_digest.fingerprint, process.input_digest.serialized_bytes_length],
     }

@@ -36,6 +36,8 @@ def test_the_engine_and_the_client_are_not_in_the_key() -> None:
     assert image_key(elsewhere) == key
     forced = build(argv=(*build().argv[:2], "--no-cache", "--pull", *build().argv[2:]))
     assert image_key(forced) == key
+    renamed = build(argv=tuple(a.replace("dynamo/x:1", "dynamo/x:1-abc123") for a in build().argv))
+    assert image_key(renamed) == key
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,7 @@ def repository() -> Iterator[str]:
         [DOCKER, "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
         text=True,
     ).stdout.split()
-    ours = [t for t in tags if t.startswith(name + "/")]
+    ours = [t for t in tags if f"/{name}/" in f"/{t}"]  # with or without a registry in front
     if ours:
         subprocess.run([DOCKER, "rmi", *ours], capture_output=True)
 
