@@ -258,7 +258,7 @@ async def build_or_reuse_docker_image(
     tags = _image(await build(plan)).tags
     key = image_key(plan.planned())
 
-    async def use(image_id: str, attempt: int) -> BuiltPackage | None:
+    async def use(image_id: str, check: str) -> BuiltPackage | None:
         """The package of `image_id` if it is in the engine (its tags put back), else None."""
         if not set(tags) <= engine.tags_by_id.get(image_id, frozenset()):
             present = await Get(
@@ -267,8 +267,9 @@ async def build_or_reuse_docker_image(
                     (image_id, *tags),
                     description=f"Checking that {tags[0]} ({image_id}) is in the engine",
                     script=IMAGE_PRESENT_AND_TAGGED,
-                    # A check after a pull is a new process, not the memoized one.
-                    run_label=f"check-{attempt}",
+                    # Each check is a process of its own (one after a pull, one per link of
+                    # the chain), not the memoized first one.
+                    run_label=check,
                 ),
             )
             if present.exit_code != 0:
@@ -279,11 +280,11 @@ async def build_or_reuse_docker_image(
         record = await Get(ImageRecord, ImageRecordRequest(key))
         if record.image_id is None or image_reuse.build_no_cache:
             break
-        package = await use(record.image_id, attempt)
+        package = await use(record.image_id, f"check-{attempt}")
         if package is None and (
             await Get(PulledImage, PullImageRequest(key, record.image_id, address, tags))
         ).ok:
-            package = await use(record.image_id, attempt + image_reuse.max_rebuild_records)
+            package = await use(record.image_id, f"check-pulled-{attempt}")
         if package is not None:
             await Get(PushedImage, PushImageRequest(key, record.image_id, address))
             return package

@@ -263,9 +263,10 @@ def test_another_image_under_a_key_tag_is_removed_and_never_used(
 ) -> None:
     [app_key] = [k for k, i in registry_tags(caches.registry_port).items() if i == written["app"]]
     ref = f"{caches.registry}/{KEY_REPOSITORY}:{app_key}"
-    # A stranger: the tool image plus a label (the classic builder takes FROM <image ID>).
+    # A stranger: the tool image plus a label (the classic builder takes FROM <image ID>),
+    # also tagged in this run's repository, whose tags the `repository` fixture removes.
     stranger = subprocess.run(
-        [DOCKER, "build", "--quiet", "--tag", ref, "-"],
+        [DOCKER, "build", "--quiet", "--tag", ref, "--tag", f"{repository}/stranger:latest", "-"],
         input=f"FROM {written['tool']}\nLABEL stranger=1\n", text=True, capture_output=True,
         check=True, env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"},
     ).stdout.strip()
@@ -282,7 +283,6 @@ def test_another_image_under_a_key_tag_is_removed_and_never_used(
         subprocess.run([DOCKER, "tag", written["app"], ref], check=True)
         subprocess.run([DOCKER, "push", ref], check=True, capture_output=True)
         subprocess.run([DOCKER, "rmi", ref], capture_output=True)
-        subprocess.run([DOCKER, "rmi", stranger], capture_output=True)
 
 
 def test_a_pull_cut_off_midway_costs_a_build_and_a_warning(
