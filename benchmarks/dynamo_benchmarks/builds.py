@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dynamo_workspaces.team_caches import BGD_DIST, BGD_TARGET, SCRIPT, TeamCaches, free_port
 from dynamo_workspaces.workspace import PantsRun, Workspace, tail
 
 BASELINE_DOCKERFILE = "benchmarks/baseline/Dockerfile"
@@ -120,8 +123,27 @@ class OursBuild:
         )
         return requirements_of(json.loads(output.read_text()), self.backend)
 
+    def start_team_caches(self, repo: Path, data_dir: Path) -> TeamCaches:
+        """Starts the team caches (BuildGrid, Redis, the registry) on free ports with the
+        repo's script, BuildGrid's server built here (the repo's own pantsd is busy running the
+        benchmark). Stopped by `caches.script("stop")`, or when this process ends."""
+        self.pants("package", BGD_TARGET)
+        caches = TeamCaches(
+            data_dir, free_port(), free_port(), bgd=self.workspace.root / BGD_DIST,
+            script_file=repo / SCRIPT,
+        )
+        started = caches.start()
+        if started.returncode != 0:
+            raise BuildFailed(f"the team caches did not start:\n{started.stderr}")
+        return caches
+
     def stop(self) -> None:
-        subprocess.run(["pkill", "-f", f"pantsd \\[{self.workspace.root}\\]"], check=False)
+        """Stops this workspace's pantsd by its PID (never by pattern: other clones' run too)."""
+        for pid_file in self.workspace.root.glob(".pids/*/pantsd/pid"):
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            except (ValueError, ProcessLookupError):
+                pass
 
 
 @dataclass
@@ -131,10 +153,21 @@ class BaselineBuild:
     context: Path
     base_runtime: str
     base_devel: str
+    # Where its images go: "" for this machine's engine only, or a registry ("host:port"),
+    # their repository then under it (fresh-remote pushes and pulls them).
+    registry: str = ""
+    docker_host: str | None = None  # another engine (fresh-remote's new machine)
+    # Plain Docker's way of sharing a build across machines: the cache metadata goes into the
+    # image (BUILDKIT_INLINE_CACHE=1), and a second machine builds `--cache-from` it.
+    inline_cache: bool = False
+    cache_from: tuple[str, ...] = ()
+    # The steps of the last `build`, all stages: {"cached": n, "ran": n} (BuildKit's log).
+    last_steps: dict[str, int] = field(default_factory=dict)
 
     @property
     def repository(self) -> str:
-        return f"dynamo-baseline/{self.backend}"
+        prefix = f"{self.registry}/" if self.registry else ""
+        return f"{prefix}dynamo-baseline/{self.backend}"
 
     def image(self, stage: str) -> str:
         return f"{self.repository}:{stage}"
@@ -174,10 +207,13 @@ class BaselineBuild:
         """Builds each stage (`--target`), in order; the seconds of all of them."""
         self.sync_sources()
         start = time.time()
+        self.last_steps = {"cached": 0, "ran": 0}
         for stage in stages:
             command = [
                 DOCKER,
                 "build",
+                "--progress",
+                "plain",
                 "--target",
                 stage,
                 "--tag",
@@ -189,11 +225,16 @@ class BaselineBuild:
                 "--secret",
                 f"id=ca-bundle,src={ca_bundle()}",
                 *(["--no-cache"] if no_cache else []),
+                *(["--build-arg", "BUILDKIT_INLINE_CACHE=1"] if self.inline_cache else []),
+                *(arg for image in self.cache_from for arg in ("--cache-from", image)),
+                # A new machine's engine has no bridge network (engines.SecondEngine): a step
+                # that misses the cache runs on the host's.
+                *(["--network", "host"] if self.docker_host else []),
                 str(self.context),
             ]
             result = subprocess.run(
                 command,
-                env={**os.environ, "DOCKER_BUILDKIT": "1"},
+                env=self.docker_env,
                 capture_output=True,
                 text=True,
                 timeout=5400,
@@ -203,7 +244,25 @@ class BaselineBuild:
                     f"the baseline's `docker build --target {stage}` failed:\n"
                     f"{tail(result.stderr)}"
                 )
+            for kind, count in buildkit_steps(result.stderr).items():
+                self.last_steps[kind] += count
         return time.time() - start
+
+    @property
+    def docker_env(self) -> dict[str, str]:
+        env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+        if self.docker_host:
+            env["DOCKER_HOST"] = self.docker_host
+        return env
+
+    def push(self, stages: tuple[str, ...]) -> None:
+        for stage in stages:
+            pushed = subprocess.run(
+                [DOCKER, "push", self.image(stage)], env=self.docker_env, capture_output=True,
+                text=True,
+            )
+            if pushed.returncode != 0:
+                raise BuildFailed(f"docker push {self.image(stage)} failed:\n{tail(pushed.stderr)}")
 
     @staticmethod
     def drop_cache_mounts() -> None:
@@ -213,6 +272,14 @@ class BaselineBuild:
             capture_output=True,
             check=True,
         )
+
+
+def buildkit_steps(log: str) -> dict[str, int]:
+    """How many of a build's steps (`#N [stage i/n] ...` in BuildKit's plain log, less its
+    `[internal]` ones) came from the cache (`#N CACHED`) and how many ran."""
+    steps = set(re.findall(r"^#(\d+) \[(?!internal\])", log, flags=re.M))
+    cached = set(re.findall(r"^#(\d+) CACHED$", log, flags=re.M)) & steps
+    return {"cached": len(cached), "ran": len(steps - cached)}
 
 
 def write_lines(path: Path, lines) -> None:

@@ -77,7 +77,7 @@ def main() -> int:
         scratch / "caches",
         free_port(),
         free_port(),
-        bgd if bgd.exists() else None,
+        bgd=bgd if bgd.exists() else None,
         script_file=repo / SCRIPT,
     )
     started = caches.start()

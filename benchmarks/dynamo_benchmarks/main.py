@@ -12,11 +12,11 @@ build`) in these scenarios:
                  the wheels compiled and sccache's counts
   family-noop    no-op `package` of every image of the family (ours; pantsd warm)
   cold           (not by default: minutes, and gigabytes of disk) empty caches: a fresh
-                 workspace with its own empty Pants store and named caches, `docker build
-                 --no-cache`, BuildKit's cache mounts emptied; then fresh-remote: a second
-                 fresh workspace reading the remote cache the cold build wrote (team caches
-                 started on free ports), against the baseline built from a new clone on the
-                 same engine
+                 workspace with its own empty Pants store and named caches, writing the remote
+                 cache as CI does, `docker build --no-cache`, BuildKit's cache mounts emptied
+  fresh-remote   (not by default: the longest, and tens of GB of disk) a new machine with the
+                 team caches warm, for --fresh-remote-backends' runtime and dev images: ours,
+                 the baseline with inline cache, and a plain `docker pull` (fresh_remote.py)
 
 Then it attributes the images' sizes to their origin (layers.py), prints the table with
 medians and the ratios ours/baseline, and writes report.md, scenarios.png, sizes.png and
@@ -43,18 +43,12 @@ import time
 import uuid
 from pathlib import Path
 
-from dynamo_workspaces.team_caches import (
-    BGD_DIST,
-    BGD_TARGET,
-    SCRIPT,
-    TeamCaches,
-    free_port,
-    remote_env,
-)
+from dynamo_workspaces.team_caches import remote_env
 from dynamo_workspaces.workspace import Workspace
 
 from dynamo_benchmarks import layers, report
 from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild
+from dynamo_benchmarks.fresh_remote import FreshRemote
 
 STAGES = ("runtime", "dev")
 # The one-line edits: a first-party Python file of the runtime image, C++ of the dev image.
@@ -63,10 +57,13 @@ PYTHON_FILE = "src/rust/imagekit/python/dynamo_imagekit/report.py"
 CPP_FILE = "src/cpp/hostxfer/src/transfer.cpp"
 PYTHON_WHEEL, CPP_WHEEL = "src/rust/imagekit:wheel", "src/cpp/hostxfer:wheel"
 DEFAULT_SCENARIOS = ("noop", "python-change", "cpp-change", "family-noop")
-SCENARIOS = (*DEFAULT_SCENARIOS, "cold")
-# A cold build holds the backend's wheels and images several times over at once (downloads,
-# unpacked wheels, the PEX, our image, the baseline's stack stage and image, the remote cache).
-COLD_DISK_FACTOR = 4
+SCENARIOS = (*DEFAULT_SCENARIOS, "cold", "fresh-remote")
+# What the slow scenarios hold at once, in times the images' size. cold: the backend's wheels
+# and images several times over (downloads, unpacked wheels, the PEX, our image, the
+# baseline's stack stage and image, the remote cache). fresh-remote: the registry (ours and
+# the baseline's, compressed), the remote cache's PEXes, the baseline's images on this
+# engine, and the new machine's engine.
+DISK_FACTOR = {"cold": 4, "fresh-remote": 3}
 
 
 def python_edit(nonce: str) -> str:
@@ -181,24 +178,11 @@ def run_cold(
     baseline: BaselineBuild,
     scenarios: dict,
 ) -> None:
-    """Ours: the cold build (writing the remote cache, as CI does), then a fresh workspace
-    reading it, each a workspace of its own; then the baseline's cold and fresh builds."""
-    # BuildGrid's server, built in the warm workspace (the repo's own pantsd is busy running
-    # this benchmark), and the repo's script that starts it with Redis.
-    ours.pants("package", BGD_TARGET)
-    caches = TeamCaches(
-        scratch / "caches",
-        free_port(),
-        free_port(),
-        ours.workspace.root / BGD_DIST,
-        script_file=repo / SCRIPT,
-    )
-    started = caches.start()
-    if started.returncode != 0:
-        raise BuildFailed(f"the team caches did not start:\n{started.stderr}")
+    """Ours: the cold build in a workspace of its own, writing the remote cache as CI does;
+    then the baseline's cold build."""
+    caches = ours.start_team_caches(repo, scratch / "caches")
     try:
-        # sccache's store is the team's Redis, empty: the cold build compiles everything and
-        # writes it, with Pants' results, for fresh-remote.
+        # sccache's store is the team's Redis, empty: the cold build compiles everything.
         env = {k: v for k, v in ours.env.items() if k != "SCCACHE_DIR"}
         cold = dataclasses.replace(
             ours,
@@ -213,52 +197,31 @@ def run_cold(
                 STAGES, flags=("--no-remote-cache-read", "--image-reuse-build-no-cache")
             ),
         )
-        log("fresh-remote: ours, a new workspace reading the remote cache")
-        fresh = dataclasses.replace(
-            ours,
-            workspace=Workspace.copy_of(repo, scratch / "fresh", entries=files),
-            env={**env, **remote_env(caches, write=False)},
-            pantsd=False,
-        )
-        fresh_s = timed("ours", lambda: fresh.build(STAGES))
-        remote = fresh.last_run.summary["pants"] if fresh.last_run else {}
         # Gigabytes nothing needs any more, freed before the baseline's cold build: the
-        # workspaces and the cold build's images (the warm workspace's next `package` puts
+        # workspace and the cold build's images (the warm workspace's next `package` puts
         # its tags back).
         cold_images = [cold.image_id(stage) for stage in STAGES]
         shutil.rmtree(cold.workspace.root.parent, ignore_errors=True)
-        shutil.rmtree(fresh.workspace.root.parent, ignore_errors=True)
         subprocess.run([DOCKER, "rmi", *cold_images], capture_output=True)
-
-        log("cold: baseline (BuildKit cache mounts emptied, docker build --no-cache)")
-        BaselineBuild.drop_cache_mounts()
-        scenarios["cold"] = {
-            "ours": [cold_s],
-            "baseline": [timed("baseline", lambda: baseline.build(STAGES, no_cache=True))],
-        }
-        log("fresh-remote: baseline, a new clone's context on the same engine")
-        fresh_baseline = dataclasses.replace(baseline, context=scratch / "fresh-baseline-context")
-        shutil.copytree(baseline.context, fresh_baseline.context)
-        scenarios["fresh-remote"] = {
-            "ours": [fresh_s],
-            "baseline": [timed("baseline", lambda: fresh_baseline.build(STAGES))],
-            "note": (
-                f"ours: {remote.get('remote_hits', 0)}/{remote.get('remote_lookups', 0)} "
-                "remote cache hits; both on an engine that holds the base layers"
-            ),
-        }
     finally:
         caches.script("stop")
+    log("cold: baseline (BuildKit cache mounts emptied, docker build --no-cache)")
+    BaselineBuild.drop_cache_mounts()
+    scenarios["cold"] = {
+        "ours": [cold_s],
+        "baseline": [timed("baseline", lambda: baseline.build(STAGES, no_cache=True))],
+    }
 
 
-def check_disk_for_cold(scratch: Path, image_size: int) -> None:
-    needed = COLD_DISK_FACTOR * image_size
+def check_disk(scenario: str, scratch: Path, image_size: int) -> None:
+    needed = DISK_FACTOR[scenario] * image_size
     free = shutil.disk_usage(scratch).free
     if free < needed:
         raise BuildFailed(
-            f"the cold scenario needs about {needed / 1e9:.0f} GB free (4x the runtime image) "
-            f"and {scratch} has {free / 1e9:.0f} GB. Free some (docs/operations.md: `docker "
-            "builder prune`, unused images), or leave `cold` out of --scenarios."
+            f"the {scenario} scenario needs about {needed / 1e9:.0f} GB free "
+            f"({DISK_FACTOR[scenario]}x its images' size) and {scratch} has {free / 1e9:.0f} GB. "
+            "Free some (docs/operations.md: `docker builder prune`, unused images), or leave "
+            f"`{scenario}` out of --scenarios."
         )
 
 
@@ -303,7 +266,13 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=list(DEFAULT_SCENARIOS),
         choices=SCENARIOS,
-        help="default: all but cold (cold: also fresh-remote; slow, see the docs)",
+        help="default: all but cold and fresh-remote (slow: see the docs)",
+    )
+    parser.add_argument(
+        "--fresh-remote-backends",
+        nargs="+",
+        default=["dynamo", "vllm"],
+        help="the backends whose runtime and dev images fresh-remote gets (default: dynamo vllm)",
     )
     parser.add_argument("--no-sizes", action="store_true", help="skip the size attribution")
     parser.add_argument("--out", type=Path, default=Path("dist/benchmark"))
@@ -317,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     repo = (args.repo or Path(git(Path.cwd(), "rev-parse", "--show-toplevel"))).resolve()
-    if not (repo / "containers" / args.backend / "BUILD").is_file():
-        parser.error(f"--backend {args.backend}: no containers/{args.backend}/BUILD in {repo}")
+    for backend in (args.backend, *args.fresh_remote_backends):
+        if not (repo / "containers" / backend / "BUILD").is_file():
+            parser.error(f"backend {backend}: no containers/{backend}/BUILD in {repo}")
     out = args.out if args.out.is_absolute() else repo / args.out
     scratch = Path(tempfile.mkdtemp(prefix="dynamo-benchmark-", dir=args.scratch))
     files = repo_files(repo)
@@ -371,11 +341,22 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [] if args.no_sizes else measure_sizes(ours, baseline, base_runtime)
         if "cold" in args.scenarios:
             try:
-                check_disk_for_cold(scratch, layers.image_size(DOCKER, ours.image("runtime")))
+                check_disk("cold", scratch, layers.image_size(DOCKER, ours.image("runtime")))
                 run_cold(repo, files, scratch, ours, baseline, scenarios)
             except BuildFailed as e:  # the report of the other scenarios is still written
                 log(f"cold: not measured: {e}")
                 errors.append(f"cold: {e}")
+        if "fresh-remote" in args.scenarios:
+            backends = tuple(args.fresh_remote_backends)
+            try:
+                fresh = FreshRemote(
+                    repo, files, scratch, ours, backends, STAGES, base_runtime, base_devel
+                )
+                check_disk("fresh-remote", scratch, fresh.package_warm())
+                scenarios["fresh-remote"] = fresh.run()
+            except BuildFailed as e:
+                log(f"fresh-remote: not measured: {e}")
+                errors.append(f"fresh-remote: {e}")
     except BuildFailed as e:
         print(f"benchmark failed: {e}", file=sys.stderr)
         return 1

@@ -25,6 +25,27 @@ def results(family: list[float], python: list[float], cold_ours: float) -> dict:
                 "sccache": ["0 hits, 1 misses (C++ 1)"] * 3,
             },
             "family-noop": {"ours": family},
+            "fresh-remote": {
+                "ours": [100.0],
+                "baseline": [400.0],
+                "pull": [90.0],
+                "bytes": {
+                    "ours": {"registry": 5_000_000_000, "remote_store": 3_000_000},
+                    "baseline": {"registry": 5_200_000_000},
+                    "pull": {"registry": 5_000_000_000},
+                },
+                "docker_builds": {
+                    "ours": [],
+                    "baseline_steps": {"dynamo": {"cached": 9, "ran": 2}},
+                },
+                "family": {
+                    "images": {},
+                    "sum_of_images": 9_000_000_000,
+                    "unique": 5_000_000_000,
+                    "pulled_by_ours": 5_000_000_000,
+                },
+                "note": "",
+            },
         },
         "sizes": [
             {
@@ -55,6 +76,17 @@ def test_targets_met_and_missed_are_both_reported() -> None:
     assert "20.0% of the cold build" in missed
     slower = "\n".join(report.verdicts(results([1.0], [200.0], 300.0)))
     assert "NOT faster" in slower  # python-change: 200 s against the baseline's 95 s
+
+
+def test_fresh_remote_reports_both_goals_bytes_and_builds() -> None:
+    text = "\n".join(report.verdicts(results([1.6], [20.0], 300.0)))
+    assert "1.11x a plain `docker pull` (90.00 s" not in text  # seconds() rounds: 90 s
+    assert "ours 100 s, 1.11x a plain `docker pull` (90 s; target at most 1.2x: met)" in text
+    assert "0.25x the baseline built --cache-from its inline cache (400 s; target" in text
+    assert "`docker build`s run by ours on the new machine: 0 (target 0)" in text
+    assert "9 from its cache, 2 run" in text
+    assert "ours 5.00 GB from the registry and 3.0 MB from the remote cache" in text
+    assert "9.00 GB if each image were pulled alone, 5.00 GB unique" in text
 
 
 def test_the_report_has_its_tables_and_plots(tmp_path: Path) -> None:

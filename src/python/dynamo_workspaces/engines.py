@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -96,3 +97,22 @@ class SecondEngine:
     def stop(self) -> None:
         _stop(self.pid_file)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def logging_docker(directory: Path) -> Path:
+    """A `docker` in `directory` that logs each command (`<subcommand> <args>`, one line each)
+    to `directory`/docker.log before running the real one: the proof of what a build ran.
+    Returns the log's path; point Pants at the folder with
+    PANTS_DOCKER_EXECUTABLE_SEARCH_PATHS."""
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "docker.log"
+    wrapper = directory / "docker"
+    wrapper.write_text(f'#!/bin/bash\necho "$*" >> {log}\nexec /usr/bin/docker "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    return log
+
+
+def docker_commands(log: Path, subcommand: str) -> list[str]:
+    """The commands of a `logging_docker` log that ran `subcommand` (e.g. "build")."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line for line in lines if line.split(" ", 1)[0] == subcommand]

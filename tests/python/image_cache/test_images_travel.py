@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import stat
 import subprocess
 import tempfile
 import urllib.error
@@ -24,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dynamo_workspaces.engines import SecondEngine
+from dynamo_workspaces.engines import SecondEngine, logging_docker
 from dynamo_workspaces.team_caches import TeamCaches, free_port, remote_env
 from dynamo_workspaces.workspace import PantsRun, Workspace, tail
 from image_cache.cutting_proxy import CuttingProxy
@@ -80,16 +79,6 @@ def write_chain(workspace: Workspace, repository: str, cat: Path) -> None:
     (chain / "message.txt").write_text(MESSAGE)
     (chain / "cat").write_bytes(cat.read_bytes())
     (chain / "cat").chmod(0o755)
-
-
-def logging_docker(directory: Path) -> Path:
-    """A `docker` that logs each command (`<subcommand> <args>`) before running the real one."""
-    directory.mkdir(parents=True)
-    log = directory / "docker.log"
-    wrapper = directory / "docker"
-    wrapper.write_text(f'#!/bin/bash\necho "$*" >> {log}\nexec /usr/bin/docker "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    return log
 
 
 def docker_info(workspace: Workspace, name: str) -> dict:

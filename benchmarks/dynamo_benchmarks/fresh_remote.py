@@ -1,0 +1,321 @@
+"""fresh-remote: a new machine gets the images the team's CI already built.
+
+One BuildGrid and one registry (the team caches, on free ports). CI is a workspace with an
+empty local store on this machine's engine: it packages each backend's runtime and dev images,
+writing Pants' remote cache and pushing the images under their keys (issue 14's image cache),
+and it builds the baseline Dockerfile the way plain Docker shares builds, with
+BUILDKIT_INLINE_CACHE=1, pushing the images and the base images they start from.
+
+The new machine is a second `dockerd` with empty storage (engines.SecondEngine), wiped before
+each of three ways of getting the same images, timed:
+
+  ours      a fresh workspace (empty local store) that reads the team caches: `./pants
+            package`, through a `docker` that logs every command (no `docker build` may run)
+  baseline  `docker build --cache-from` the baseline's pushed images, stage by stage
+  pull      a plain `docker pull` of our images from the same registry: the floor
+
+Both caches are reached through byte-counting proxies, so each way also reports what it
+downloaded from the registry and from the REAPI store (ours alone uses the latter: with
+`cache_content_behavior = "validate"` it must not fetch the PEX it no longer needs). The
+layers of our images, read from the registry, show what a family shares: the sum of each
+image's layers against the unique layers, and what ours actually pulled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from dynamo_workspaces.engines import SecondEngine, docker_commands, logging_docker
+from dynamo_workspaces.proxy import CountingProxy
+from dynamo_workspaces.team_caches import BGD_TARGET, TeamCaches, remote_env
+from dynamo_workspaces.workspace import Workspace
+
+from dynamo_benchmarks import layers
+from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild
+
+KEY_REPOSITORY = "dynamo/image-cache"  # [image-cache].repository's default
+RECORDS_DIR = Path("/tmp/dynamo-image-records")  # dynamo_images.image_cache.RECORDS_DIR
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def addresses(backends: tuple[str, ...], stages: tuple[str, ...]) -> list[str]:
+    return [f"containers/{b}:{s}" for b in backends for s in stages]
+
+
+def registry_get(registry: str, path: str) -> dict:
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{path}", headers={"Accept": MANIFEST_V2}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def key_tags(registry: str) -> dict[str, str]:
+    """{image ID: key tag} of the image cache's repository."""
+    tags = registry_get(registry, f"{KEY_REPOSITORY}/tags/list").get("tags") or []
+    return {
+        registry_get(registry, f"{KEY_REPOSITORY}/manifests/{tag}")["config"]["digest"]: tag
+        for tag in tags
+    }
+
+
+def image_layers(registry: str, tag: str) -> dict[str, int]:
+    """{layer digest: compressed size} of one image in the image cache."""
+    manifest = registry_get(registry, f"{KEY_REPOSITORY}/manifests/{tag}")
+    return {layer["digest"]: layer["size"] for layer in manifest["layers"]}
+
+
+def family_layers(per_image: dict[str, dict[str, int]]) -> dict:
+    """What the images share: each image's compressed layers summed (pulled one by one with
+    nothing shared) against the unique layers (what one engine needs)."""
+    unique: dict[str, int] = {}
+    for image_layers in per_image.values():
+        unique.update(image_layers)
+    return {
+        "images": {name: sum(ls.values()) for name, ls in per_image.items()},
+        "sum_of_images": sum(sum(ls.values()) for ls in per_image.values()),
+        "unique": sum(unique.values()),
+    }
+
+
+class HiddenRecords:
+    """This machine's image records of the given image IDs, moved aside while the new machine
+    runs (on this machine): it must get them from the remote cache, as another machine would.
+    Put back afterwards, whatever happens."""
+
+    def __init__(self, image_ids: set[str]):
+        self.moved: list[tuple[Path, Path]] = []
+        self.image_ids = image_ids
+
+    def __enter__(self) -> HiddenRecords:
+        for record in RECORDS_DIR.iterdir() if RECORDS_DIR.is_dir() else ():
+            if record.is_file() and record.read_text().strip() in self.image_ids:
+                hidden = record.with_name(record.name + ".fresh-remote")
+                record.rename(hidden)
+                self.moved.append((hidden, record))
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for hidden, record in self.moved:
+            hidden.rename(record)
+
+
+@dataclasses.dataclass
+class FreshRemote:
+    repo: Path
+    files: tuple[str, ...]
+    scratch: Path
+    warm: OursBuild  # the benchmark's warm workspace: the bgd PEX, the baseline's sources
+    backends: tuple[str, ...]
+    stages: tuple[str, ...]
+    base_runtime: str  # the base images, as the warm workspace built them
+    base_devel: str
+    # CI's time to write the caches (not compared: a team pays it once, on its CI).
+    ci_ours_s: float = dataclasses.field(default=0.0, init=False)
+    ci_baseline_s: float = dataclasses.field(default=0.0, init=False)
+
+    def package_warm(self) -> int:
+        """Packages the images in the warm workspace (untimed: the engine then holds what CI
+        will push) and returns their size, for the disk check."""
+        self.warm.pants("package", *addresses(self.backends, self.stages), BGD_TARGET)
+        return sum(
+            layers.image_size(DOCKER, self.warm.info(f"containers.{b}/{s}")["image_id"])
+            for b in self.backends
+            for s in self.stages
+        )
+
+    def run(self) -> dict:
+        caches = self.warm.start_team_caches(self.repo, self.scratch / "caches")
+        reapi = CountingProxy(("127.0.0.1", caches.reapi_port)).start()
+        registry = CountingProxy(("127.0.0.1", caches.registry_port)).start()
+        # A short root: a unix socket's path has at most 107 characters.
+        engine = SecondEngine(Path(tempfile.mkdtemp(prefix="dyn-fresh-")))
+        try:
+            env = {k: v for k, v in self.warm.env.items() if k != "SCCACHE_DIR"}
+            # Every image reference names the registry through its proxy, for CI as for the
+            # new machine: the same names on both sides, and every byte counted.
+            written = self.write_ours(env, caches, registry.address)
+            baselines = self.write_baseline(registry.address)
+            engine.start()
+            with HiddenRecords(set(written.values())):
+                ours = self.read_ours(env, caches, engine, reapi, registry)
+            if ours["images"] != written:
+                raise BuildFailed(
+                    f"the new machine's images differ from CI's: {ours['images']} != {written}"
+                )
+            baseline = self.read_baseline(engine, registry, baselines)
+            tags = key_tags(registry.address)
+            pull = self.pull(engine, registry, [tags[i] for i in written.values()])
+            per_image = {n: image_layers(registry.address, tags[i]) for n, i in written.items()}
+        finally:
+            engine.stop()
+            reapi.stop()
+            registry.stop()
+            caches.script("stop")
+        family = family_layers(per_image)
+        family["pulled_by_ours"] = ours["registry_bytes"]
+        return {
+            "ours": [ours["seconds"]],
+            "baseline": [baseline["seconds"]],
+            "pull": [pull["seconds"]],
+            "bytes": {
+                "ours": {"registry": ours["registry_bytes"], "remote_store": ours["reapi_bytes"]},
+                "baseline": {"registry": baseline["registry_bytes"]},
+                "pull": {"registry": pull["registry_bytes"]},
+            },
+            "docker_builds": {"ours": ours["builds"], "baseline_steps": baseline["cached"]},
+            "family": family,
+            "remote_cache": ours["remote_cache"],
+            "ci_seconds": {"ours": self.ci_ours_s, "baseline": self.ci_baseline_s},
+            "note": (
+                f"{' + '.join(self.backends)} {' + '.join(self.stages)} on an empty engine; "
+                f"ours ran {len(ours['builds'])} docker builds"
+            ),
+        }
+
+    # --- CI -------------------------------------------------------------------------------
+
+    def write_ours(self, env: dict, caches: TeamCaches, registry: str) -> dict[str, str]:
+        """CI packages the images in a workspace with an empty local store (a local hit is never
+        uploaded), writing the remote cache and pushing each image under its key."""
+        log("fresh-remote: CI (ours) packages the images, writing the team caches")
+        writer = OursBuild(
+            Workspace.copy_of(self.repo, self.scratch / "ci", entries=self.files),
+            self.backends[0],
+            {**env, **remote_env(caches, write=True), "DYNAMO_IMAGE_CACHE": registry},
+            pantsd=False,
+        )
+        run = writer.pants("package", *addresses(self.backends, self.stages))
+        self.ci_ours_s = run.seconds
+        log(f"  CI (ours): {run.seconds:.0f} s")
+        ids = {
+            f"{b}:{s}": writer.info(f"containers.{b}/{s}")["image_id"]
+            for b in self.backends
+            for s in self.stages
+        }
+        pushed = key_tags(registry)
+        missing = [name for name, i in ids.items() if i not in pushed]
+        if missing:
+            raise BuildFailed(f"CI did not push {missing} to the image cache:\n{run.log[-3000:]}")
+        # Its store is CI's machine's: the new machine has only the remote cache.
+        shutil.rmtree(writer.workspace.root.parent, ignore_errors=True)
+        return ids
+
+    def write_baseline(self, registry: str) -> dict[str, BaselineBuild]:
+        """CI builds the baseline with inline cache metadata and pushes it, with its bases."""
+        log("fresh-remote: CI (baseline) builds with BUILDKIT_INLINE_CACHE=1 and pushes")
+        start = time.time()
+        bases = {}
+        for stage, image in (("runtime", self.base_runtime), ("devel", self.base_devel)):
+            bases[stage] = f"{registry}/dynamo-baseline/base:{stage}"
+            for command in (["tag", image, bases[stage]], ["push", bases[stage]]):
+                subprocess.run([DOCKER, *command], check=True, capture_output=True)
+        stack, dev = {}, {}
+        builds = {}
+        for backend in self.backends:
+            ours = dataclasses.replace(self.warm, backend=backend)
+            stack[backend], dev[backend] = ours.requirements()
+            build = BaselineBuild(
+                self.warm.workspace.root, backend, self.scratch / f"baseline-{backend}",
+                bases["runtime"], bases["devel"], registry=registry, inline_cache=True,
+            )
+            build.write_context(stack[backend], dev[backend])
+            build.build(self.stages)
+            build.push(self.stages)
+            builds[backend] = build
+        self.ci_baseline_s = time.time() - start
+        # This machine's copies are not needed any more (the registry has them): room for
+        # the new machine's engine.
+        subprocess.run(
+            [DOCKER, "rmi", *bases.values(),
+             *(b.image(s) for b in builds.values() for s in self.stages)],
+            capture_output=True,
+        )
+        return builds
+
+    # --- the new machine ------------------------------------------------------------------
+
+    def read_ours(
+        self, env: dict, caches: TeamCaches, engine: SecondEngine, reapi: CountingProxy,
+        registry: CountingProxy,
+    ) -> dict:
+        log("fresh-remote: the new machine (ours): ./pants package, reading the team caches")
+        engine.wipe()
+        docker_log = logging_docker(self.scratch / "new-machine-bin")
+        reader = OursBuild(
+            Workspace.copy_of(self.repo, self.scratch / "new-machine", entries=self.files),
+            self.backends[0],
+            {
+                **env,
+                **remote_env(caches, write=False),
+                "DYNAMO_REMOTE_CACHE": f"grpc://{reapi.address}",
+                "DYNAMO_IMAGE_CACHE": registry.address,
+                "DOCKER_HOST": engine.host,
+                "PANTS_DOCKER_EXECUTABLE_SEARCH_PATHS": f"['{docker_log.parent}']",
+            },
+            pantsd=False,
+        )
+        reapi.reset()
+        registry.reset()
+        run = reader.pants("package", *addresses(self.backends, self.stages))
+        result = {
+            "seconds": run.seconds,
+            "registry_bytes": registry.received,
+            "reapi_bytes": reapi.received,
+            "builds": docker_commands(docker_log, "build"),
+            "images": {
+                f"{b}:{s}": reader.info(f"containers.{b}/{s}")["image_id"]
+                for b in self.backends
+                for s in self.stages
+            },
+            "remote_cache": run.summary.get("pants", {}),
+        }
+        log(
+            f"  ours: {run.seconds:.0f} s, {registry.received / 1e9:.2f} GB from the registry, "
+            f"{reapi.received / 1e6:.1f} MB from the remote cache, "
+            f"{len(result['builds'])} docker builds"
+        )
+        shutil.rmtree(reader.workspace.root.parent, ignore_errors=True)
+        return result
+
+    def read_baseline(
+        self, engine: SecondEngine, registry: CountingProxy, builds: dict[str, BaselineBuild]
+    ) -> dict:
+        log("fresh-remote: the new machine (baseline): docker build --cache-from the registry")
+        engine.wipe()
+        registry.reset()
+        seconds, cached = 0.0, {}
+        for backend, ci in builds.items():
+            fresh = dataclasses.replace(
+                ci, docker_host=engine.host, inline_cache=False,
+                cache_from=tuple(ci.image(s) for s in self.stages),
+            )
+            seconds += fresh.build(self.stages)
+            cached[backend] = fresh.last_steps
+        log(f"  baseline: {seconds:.0f} s, {registry.received / 1e9:.2f} GB from the registry")
+        return {"seconds": seconds, "registry_bytes": registry.received, "cached": cached}
+
+    def pull(self, engine: SecondEngine, registry: CountingProxy, tags: list[str]) -> dict:
+        log("fresh-remote: the new machine (floor): docker pull of the same images")
+        engine.wipe()
+        registry.reset()
+        start = time.time()
+        for tag in tags:
+            subprocess.run(
+                [DOCKER, "-H", engine.host, "pull", f"{registry.address}/{KEY_REPOSITORY}:{tag}"],
+                check=True, capture_output=True, timeout=3600,
+            )
+        seconds = time.time() - start
+        log(f"  pull: {seconds:.0f} s, {registry.received / 1e9:.2f} GB from the registry")
+        return {"seconds": seconds, "registry_bytes": registry.received}
