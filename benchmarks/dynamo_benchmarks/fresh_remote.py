@@ -213,7 +213,8 @@ class FreshRemote:
         return ids
 
     def write_baseline(self, registry: str) -> dict[str, BaselineBuild]:
-        """CI builds the baseline with inline cache metadata and pushes it, with its bases."""
+        """CI builds the baseline with inline cache metadata and pushes it, with its bases, on
+        an engine of its own (a CI machine: removed afterwards, with all it built)."""
         log("fresh-remote: CI (baseline) builds with BUILDKIT_INLINE_CACHE=1 and pushes")
         start = time.time()
         bases = {}
@@ -221,27 +222,24 @@ class FreshRemote:
             bases[stage] = f"{registry}/dynamo-baseline/base:{stage}"
             for command in (["tag", image, bases[stage]], ["push", bases[stage]]):
                 subprocess.run([DOCKER, *command], check=True, capture_output=True)
-        stack, dev = {}, {}
+        subprocess.run([DOCKER, "rmi", *bases.values()], capture_output=True)
+        ci_engine = SecondEngine(Path(tempfile.mkdtemp(prefix="dyn-ci-"))).start()
         builds = {}
-        for backend in self.backends:
-            ours = dataclasses.replace(self.warm, backend=backend)
-            stack[backend], dev[backend] = ours.requirements()
-            build = BaselineBuild(
-                self.warm.workspace.root, backend, self.scratch / f"baseline-{backend}",
-                bases["runtime"], bases["devel"], registry=registry, inline_cache=True,
-            )
-            build.write_context(stack[backend], dev[backend])
-            build.build(self.stages)
-            build.push(self.stages)
-            builds[backend] = build
+        try:
+            for backend in self.backends:
+                stack, dev = dataclasses.replace(self.warm, backend=backend).requirements()
+                build = BaselineBuild(
+                    self.warm.workspace.root, backend, self.scratch / f"baseline-{backend}",
+                    bases["runtime"], bases["devel"], registry=registry,
+                    docker_host=ci_engine.host, inline_cache=True,
+                )
+                build.write_context(stack, dev)
+                build.build(self.stages)
+                build.push(self.stages)
+                builds[backend] = dataclasses.replace(build, docker_host=None, inline_cache=False)
+        finally:
+            ci_engine.stop()
         self.ci_baseline_s = time.time() - start
-        # This machine's copies are not needed any more (the registry has them): room for
-        # the new machine's engine.
-        subprocess.run(
-            [DOCKER, "rmi", *bases.values(),
-             *(b.image(s) for b in builds.values() for s in self.stages)],
-            capture_output=True,
-        )
         return builds
 
     # --- the new machine ------------------------------------------------------------------
