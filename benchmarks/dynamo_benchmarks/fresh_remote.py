@@ -127,12 +127,12 @@ class FreshRemote:
 
     def package_warm(self) -> int:
         """Packages the images in the warm workspace (untimed: the engine then holds what CI
-        will push) and returns their size, for the disk check."""
+        will push) and returns the size of the backends' last stages (each holds the layers of
+        the stages before it), for the disk check."""
         self.warm.pants("package", *addresses(self.backends, self.stages), BGD_TARGET)
         return sum(
-            layers.image_size(DOCKER, self.warm.info(f"containers.{b}/{s}")["image_id"])
+            layers.image_size(DOCKER, self.warm.info(f"containers.{b}/{self.stages[-1]}")["image_id"])
             for b in self.backends
-            for s in self.stages
         )
 
     def run(self) -> dict:
