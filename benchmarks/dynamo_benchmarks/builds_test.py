@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dynamo_benchmarks.builds import BaselineBuild, lock_pins, requirements_of
+from dynamo_benchmarks.builds import BaselineBuild, buildkit_steps, lock_pins, requirements_of
 
 
 def write_lock(path: Path, pins: dict[str, str]) -> None:
@@ -64,3 +64,17 @@ def test_requirements_are_taken_by_target_name_not_order() -> None:
         },
     ]
     assert requirements_of(peeked, "vllm") == (["ai-dynamo[vllm]==1.4.2"], ["pytest>=8,<9"])
+
+
+def test_buildkit_steps_tells_cached_from_ran() -> None:
+    log = "\n".join(
+        [
+            "#1 [internal] load build definition from Dockerfile",
+            "#1 DONE 0.0s",
+            "#5 [runtime 2/4] COPY constraints.txt stack.txt /tmp/",
+            "#5 CACHED",
+            "#6 [runtime 3/4] RUN python3 -m venv ...",
+            "#6 DONE 12.0s",
+        ]
+    )
+    assert buildkit_steps(log) == {"cached": 1, "ran": 1}

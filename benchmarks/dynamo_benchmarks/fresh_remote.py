@@ -24,25 +24,22 @@ image's layers against the unique layers, and what ours actually pulled.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from dynamo_workspaces.engines import SecondEngine, docker_commands, logging_docker
+from dynamo_workspaces.engines import SecondEngine, logging_docker
 from dynamo_workspaces.proxy import CountingProxy
+from dynamo_workspaces.registry import KEY_REPOSITORY, family_layers, image_layers, key_tags
 from dynamo_workspaces.team_caches import BGD_TARGET, TeamCaches, remote_env
 from dynamo_workspaces.workspace import Workspace
 
 from dynamo_benchmarks import layers
 from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild
 
-KEY_REPOSITORY = "dynamo/image-cache"  # [image-cache].repository's default
 RECORDS_DIR = Path("/tmp/dynamo-image-records")  # dynamo_images.image_cache.RECORDS_DIR
-MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def log(message: str) -> None:
@@ -51,42 +48,6 @@ def log(message: str) -> None:
 
 def addresses(backends: tuple[str, ...], stages: tuple[str, ...]) -> list[str]:
     return [f"containers/{b}:{s}" for b in backends for s in stages]
-
-
-def registry_get(registry: str, path: str) -> dict:
-    request = urllib.request.Request(
-        f"http://{registry}/v2/{path}", headers={"Accept": MANIFEST_V2}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
-
-
-def key_tags(registry: str) -> dict[str, str]:
-    """{image ID: key tag} of the image cache's repository."""
-    tags = registry_get(registry, f"{KEY_REPOSITORY}/tags/list").get("tags") or []
-    return {
-        registry_get(registry, f"{KEY_REPOSITORY}/manifests/{tag}")["config"]["digest"]: tag
-        for tag in tags
-    }
-
-
-def image_layers(registry: str, tag: str) -> dict[str, int]:
-    """{layer digest: compressed size} of one image in the image cache."""
-    manifest = registry_get(registry, f"{KEY_REPOSITORY}/manifests/{tag}")
-    return {layer["digest"]: layer["size"] for layer in manifest["layers"]}
-
-
-def family_layers(per_image: dict[str, dict[str, int]]) -> dict:
-    """What the images share: each image's compressed layers summed (pulled one by one with
-    nothing shared) against the unique layers (what one engine needs)."""
-    unique: dict[str, int] = {}
-    for image_layers in per_image.values():
-        unique.update(image_layers)
-    return {
-        "images": {name: sum(ls.values()) for name, ls in per_image.items()},
-        "sum_of_images": sum(sum(ls.values()) for ls in per_image.values()),
-        "unique": sum(unique.values()),
-    }
 
 
 class HiddenRecords:
@@ -130,8 +91,9 @@ class FreshRemote:
         will push) and returns the size of the backends' last stages (each holds the layers of
         the stages before it), for the disk check."""
         self.warm.pants("package", *addresses(self.backends, self.stages), BGD_TARGET)
+        last = self.stages[-1]
         return sum(
-            layers.image_size(DOCKER, self.warm.info(f"containers.{b}/{self.stages[-1]}")["image_id"])
+            layers.image_size(DOCKER, self.warm.info(f"containers.{b}/{last}")["image_id"])
             for b in self.backends
         )
 
@@ -155,7 +117,7 @@ class FreshRemote:
                     f"the new machine's images differ from CI's: {ours['images']} != {written}"
                 )
             baseline = self.read_baseline(engine, registry, baselines)
-            tags = key_tags(registry.address)
+            tags = {i: tag for tag, i in key_tags(registry.address).items()}
             pull = self.pull(engine, registry, [tags[i] for i in written.values()])
             per_image = {n: image_layers(registry.address, tags[i]) for n, i in written.items()}
         finally:
@@ -204,7 +166,7 @@ class FreshRemote:
             for b in self.backends
             for s in self.stages
         }
-        pushed = key_tags(registry)
+        pushed = set(key_tags(registry).values())
         missing = [name for name, i in ids.items() if i not in pushed]
         if missing:
             raise BuildFailed(f"CI did not push {missing} to the image cache:\n{run.log[-3000:]}")
@@ -271,7 +233,7 @@ class FreshRemote:
             "seconds": run.seconds,
             "registry_bytes": registry.received,
             "reapi_bytes": reapi.received,
-            "builds": docker_commands(docker_log, "build"),
+            "builds": [c for c in docker_log.read_text().splitlines() if c.startswith("build ")],
             "images": {
                 f"{b}:{s}": reader.info(f"containers.{b}/{s}")["image_id"]
                 for b in self.backends

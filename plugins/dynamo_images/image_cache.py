@@ -32,6 +32,7 @@ import logging
 from dataclasses import dataclass
 
 from pants.core.util_rules.system_binaries import BashBinary
+from pants.engine.fs import Digest
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
 from pants.option.global_options import GlobalOptions
@@ -42,12 +43,23 @@ from pants.util.logging import LogLevel
 from pants.util.strutil import softwrap
 
 from dynamo_images.docker_process import DockerProcess, DockerScript
+from dynamo_images.gates import SBOM_ENDING
 from dynamo_images.pants_internals import REMOTE_FIRST_MILLIS
 
 logger = logging.getLogger(__name__)
 
 # Bump when what goes into a key changes: old records and key tags are then never matched.
-KEY_VERSION = 1
+KEY_VERSION = 2
+# What an upstream image's `package` writes beside it, and Pants 2.17 puts into every dependent
+# image's build context: its metadata, whose tags carry the commit. Its content is in the key
+# as the upstream image's ID (`__UPSTREAM_IMAGE_IDS`); its metadata is not, or every commit
+# would make every image built on another one a new key. (A Dockerfile that COPYs one of these
+# files would not be rebuilt for a new tag in it.)
+UPSTREAM_METADATA_GLOBS = (
+    "!**/*.docker-info.json",
+    f"!**/*.{SBOM_ENDING}",
+    "!**/*.manifest-list.json",
+)
 # Which engine, which client config, where the client finds its helpers: not what is built.
 ENGINE_ENV = frozenset(
     {"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
@@ -111,16 +123,21 @@ def _content_args(argv: list[str]) -> list[str]:
     return kept
 
 
-def image_key(process: Process) -> str:
-    """The key of the image a `docker build` process makes (see the module doc)."""
+def image_key(process: Process, context: Digest) -> str:
+    """The key of the image a `docker build` process makes (see the module doc), from its
+    build `context` less upstream images' metadata (`UPSTREAM_METADATA_GLOBS`)."""
     _docker, *argv = process.argv
     payload = {
         "version": KEY_VERSION,
         "argv": _content_args(argv),
         "env": sorted((k, v) for k, v in process.env.items() if k not in ENGINE_ENV),
-        "input": [process.input_digest.fingerprint, process.input_digest.serialized_bytes_length],
+        "input": [context.fingerprint, context.serialized_bytes_length],
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    # `-ldebug` shows what went into each key: the first place to look when an image was
+    # built where it should have been reused.
+    logger.debug("image key %s: %s", key, json.dumps(payload, sort_keys=True))
+    return key
 
 
 def rebuild_key(key: str, vanished_id: str) -> str:

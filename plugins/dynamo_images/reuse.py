@@ -71,6 +71,7 @@ from dynamo_images.docker_process import (
     DockerScript,
 )
 from dynamo_images.image_cache import (
+    UPSTREAM_METADATA_GLOBS,
     ImageRecord,
     ImageRecordRequest,
     PulledImage,
@@ -256,7 +257,11 @@ async def build_or_reuse_docker_image(
     undeclared = frozenset(context.build_args.to_dict()) - declared
     plan = PlanBuild(bash.path, FrozenDict(build_env), declared, undeclared)
     tags = _image(await build(plan)).tags
-    key = image_key(plan.planned())
+    planned = plan.planned()
+    context_content = await Get(
+        Digest, DigestSubset(planned.input_digest, PathGlobs(["**", *UPSTREAM_METADATA_GLOBS]))
+    )
+    key = image_key(planned, context_content)
 
     async def use(image_id: str, check: str) -> BuiltPackage | None:
         """The package of `image_id` if it is in the engine (its tags put back), else None."""

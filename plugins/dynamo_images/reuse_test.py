@@ -57,6 +57,7 @@ def write_image(
     base: str = "",
     platform: str = "linux/amd64",
     unread_arg: str = "x",
+    base_tags: str = '["latest"]',
 ) -> None:
     runner.write_files(
         {
@@ -66,6 +67,7 @@ docker_image(
     name="base",
     instructions=["FROM scratch", "COPY img/data.txt /base.txt"],
     dependencies=[":data"],
+    image_tags={base_tags},
 )
 docker_image(
     name="platform",
@@ -150,10 +152,14 @@ def test_a_new_commit_rebuilds_no_image_that_does_not_read_it(rule_runner: RuleR
     # (pants.toml: [docker].build_args); Pants passes it in the build's environment too.
     rule_runner.options.append("--docker-build-args=['DYNAMO_TEST_SHA']")  # type: ignore
     rule_runner.env = {"DYNAMO_TEST_SHA": "commit-1"}  # type: ignore[attr-defined]
-    write_image(rule_runner)
+    # The base carries the commit in a tag, as containers/base does: Pants puts the base's
+    # docker-info.json (its tags) into the app's build context.
+    write_image(rule_runner, base_tags='["latest", "latest-{build_args.DYNAMO_TEST_SHA}"]')
     first, _ = package_image(rule_runner, "app")
+    base, _ = package_image(rule_runner, "base")
     rule_runner.env = {"DYNAMO_TEST_SHA": "commit-2"}  # type: ignore[attr-defined]
     assert package_image(rule_runner, "app") == (first, False)
+    assert package_image(rule_runner, "base") == (base, False)
 
 
 def test_another_platform_rebuilds_and_each_platform_is_reused(rule_runner: RuleRunner) -> None:

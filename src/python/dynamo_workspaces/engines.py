@@ -111,8 +111,3 @@ def logging_docker(directory: Path) -> Path:
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     return log
 
-
-def docker_commands(log: Path, subcommand: str) -> list[str]:
-    """The commands of a `logging_docker` log that ran `subcommand` (e.g. "build")."""
-    lines = log.read_text().splitlines() if log.exists() else []
-    return [line for line in lines if line.split(" ", 1)[0] == subcommand]

@@ -16,14 +16,14 @@ import json
 import shutil
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dynamo_workspaces.engines import SecondEngine, logging_docker
+from dynamo_workspaces.proxy import CountingProxy
+from dynamo_workspaces.registry import KEY_REPOSITORY, family_layers, image_layers, key_tags
 from dynamo_workspaces.team_caches import TeamCaches, free_port, remote_env
 from dynamo_workspaces.workspace import PantsRun, Workspace, tail
 from image_cache.cutting_proxy import CuttingProxy
@@ -32,7 +32,6 @@ BGD_PEX = Path("team-caches/bgd.pex")  # runtime_package_dependencies
 LOCKFILE = Path("3rdparty/python/team-caches.lock")
 DOCKER = "/usr/bin/docker"
 RECORDS_DIR = "/tmp/dynamo-image-records"  # dynamo_images.image_cache.RECORDS_DIR
-KEY_REPOSITORY = "dynamo/image-cache"  # [image-cache].repository's default
 
 CAT_C = r"""
 #include <stdio.h>
@@ -87,23 +86,6 @@ def docker_info(workspace: Workspace, name: str) -> dict:
 
 def image_ids(workspace: Workspace) -> dict[str, str]:
     return {name: docker_info(workspace, name)["image_id"] for name in CHAIN}
-
-
-def registry_tags(port: int, repository: str = "dynamo/image-cache") -> dict[str, str]:
-    """Each key tag in the registry and the image ID it names (its manifest's config digest)."""
-    base = f"http://127.0.0.1:{port}/v2/{repository}"
-    try:
-        tags = json.load(urllib.request.urlopen(f"{base}/tags/list"))["tags"] or []
-    except urllib.error.HTTPError:
-        return {}
-    ids = {}
-    for tag in tags:
-        request = urllib.request.Request(
-            f"{base}/manifests/{tag}",
-            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-        )
-        ids[tag] = json.load(urllib.request.urlopen(request))["config"]["digest"]
-    return ids
 
 
 def warnings(log: str) -> list[str]:
@@ -162,7 +144,7 @@ def written(caches: TeamCaches, cat: Path, repository: str, tmp_path_factory) ->
     assert not warnings(run.log), tail(run.log)
     print("writer:", tail(run.log, 80))
     ids = image_ids(workspace)
-    pushed = registry_tags(caches.registry_port)
+    pushed = key_tags(caches.registry)
     assert sorted(pushed.values()) == sorted(ids.values()), pushed
     # The records' files are this machine's; the new machine gets them from the remote cache.
     for record in Path(RECORDS_DIR).iterdir():
@@ -220,16 +202,30 @@ def test_a_new_machine_pulls_every_image_and_builds_none(
     written: dict[str, str], engine: SecondEngine, caches: TeamCaches, repository: str,
     cat: Path, tmp_path: Path,
 ) -> None:
-    run, workspace, commands = read_on_engine(engine, caches, repository, cat, tmp_path)
+    # The registry through a proxy that counts what the new machine downloads.
+    proxy = CountingProxy(("127.0.0.1", caches.registry_port)).start()
+    try:
+        run, workspace, commands = read_on_engine(
+            engine, caches, repository, cat, tmp_path, registry=proxy.address
+        )
+    finally:
+        proxy.stop()
     assert not ran(commands, "build"), commands
     assert len(ran(commands, "pull")) == len(CHAIN), commands
+    # A family at once: `app` is `tool` plus a layer; pulled after `tool`, it fetched only that
+    # layer (the shared one came once), besides manifests and configs.
+    tags = key_tags(caches.registry)
+    family = family_layers({tag: image_layers(caches.registry, tag) for tag in tags})
+    shared = family["sum_of_images"] - family["unique"]
+    assert shared > 100_000  # the static `cat` layer, in both images
+    assert family["unique"] <= proxy.received < family["unique"] + shared / 2, family
     assert image_ids(workspace) == written
     assert set(written.values()) <= engine.image_ids()
     assert not warnings(run.log), tail(run.log)
     runs_and_prints_the_message(engine, workspace)
     # A reader never pushes: the registry holds what the writer pushed, nothing more.
     assert not ran(commands, "push"), commands
-    assert sorted(registry_tags(caches.registry_port).values()) == sorted(written.values())
+    assert sorted(key_tags(caches.registry).values()) == sorted(written.values())
 
 
 def test_a_registry_that_is_down_costs_a_build_and_one_warning(
@@ -250,7 +246,7 @@ def test_another_image_under_a_key_tag_is_removed_and_never_used(
     written: dict[str, str], engine: SecondEngine, caches: TeamCaches, repository: str,
     cat: Path, tmp_path: Path,
 ) -> None:
-    [app_key] = [k for k, i in registry_tags(caches.registry_port).items() if i == written["app"]]
+    [app_key] = [k for k, i in key_tags(caches.registry).items() if i == written["app"]]
     ref = f"{caches.registry}/{KEY_REPOSITORY}:{app_key}"
     # A stranger: the tool image plus a label (the classic builder takes FROM <image ID>),
     # also tagged in this run's repository, whose tags the `repository` fixture removes.

@@ -1,0 +1,49 @@
+"""What a registry's image cache holds, read with the registry's HTTP API (v2): its key tags,
+and each image's layers, to tell what a family of images shares."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+KEY_REPOSITORY = "dynamo/image-cache"  # [image-cache].repository's default
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def _get(registry: str, path: str) -> dict:
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{path}", headers={"Accept": MANIFEST_V2}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def key_tags(registry: str, repository: str = KEY_REPOSITORY) -> dict[str, str]:
+    """{tag: image ID} of the image cache (the ID is the manifest's config digest); empty when
+    nothing was pushed yet."""
+    try:
+        tags = _get(registry, f"{repository}/tags/list").get("tags") or []
+    except urllib.error.HTTPError:
+        return {}
+    manifests = {tag: _get(registry, f"{repository}/manifests/{tag}") for tag in tags}
+    return {tag: manifest["config"]["digest"] for tag, manifest in manifests.items()}
+
+
+def image_layers(registry: str, tag: str, repository: str = KEY_REPOSITORY) -> dict[str, int]:
+    """{layer digest: compressed size} of one image."""
+    manifest = _get(registry, f"{repository}/manifests/{tag}")
+    return {layer["digest"]: layer["size"] for layer in manifest["layers"]}
+
+
+def family_layers(per_image: dict[str, dict[str, int]]) -> dict:
+    """What images share: each image's compressed layers summed (pulled one by one, with
+    nothing shared) against the unique layers (what one engine needs)."""
+    unique: dict[str, int] = {}
+    for layers in per_image.values():
+        unique.update(layers)
+    return {
+        "images": {name: sum(layers.values()) for name, layers in per_image.items()},
+        "sum_of_images": sum(sum(layers.values()) for layers in per_image.values()),
+        "unique": sum(unique.values()),
+    }
