@@ -32,7 +32,13 @@ from pathlib import Path
 
 from dynamo_workspaces.engines import SecondEngine, logging_docker
 from dynamo_workspaces.proxy import CountingProxy
-from dynamo_workspaces.registry import KEY_REPOSITORY, family_layers, image_layers, key_tags
+from dynamo_workspaces.registry import (
+    KEY_REPOSITORY,
+    RegistryLog,
+    family_layers,
+    image_layers,
+    key_tags,
+)
 from dynamo_workspaces.team_caches import BGD_TARGET, TeamCaches, remote_env
 from dynamo_workspaces.workspace import Workspace
 
@@ -82,6 +88,7 @@ class FreshRemote:
     stages: tuple[str, ...]
     base_runtime: str  # the base images, as the warm workspace built them
     base_devel: str
+    repeat: int = 1  # rounds of the three ways
     # CI's time to write the caches (not compared: a team pays it once, on its CI).
     ci_ours_s: float = dataclasses.field(default=0.0, init=False)
     ci_baseline_s: float = dataclasses.field(default=0.0, init=False)
@@ -99,63 +106,73 @@ class FreshRemote:
 
     def run(self) -> dict:
         caches = self.warm.start_team_caches(self.repo, self.scratch / "caches")
+        # The remote cache through a proxy that counts its bytes (a few MB); the registry's
+        # bytes from its own access log, so no proxy slows the gigabytes of the pulls.
         reapi = CountingProxy(("127.0.0.1", caches.reapi_port)).start()
-        registry = CountingProxy(("127.0.0.1", caches.registry_port)).start()
+        served = RegistryLog(caches.data_dir / "registry.log")
         # A short root: a unix socket's path has at most 107 characters.
         engine = SecondEngine(Path(tempfile.mkdtemp(prefix="dyn-fresh-")))
+        rounds: list[dict] = []
         try:
             env = {k: v for k, v in self.warm.env.items() if k != "SCCACHE_DIR"}
-            # Every image reference names the registry through its proxy, for CI as for the
-            # new machine: the same names on both sides, and every byte counted.
-            written = self.write_ours(env, caches, registry.address)
-            baselines = self.write_baseline(registry.address)
+            written = self.write_ours(env, caches)
+            baselines = self.write_baseline(caches.registry)
+            tags = {i: tag for tag, i in key_tags(caches.registry).items()}
             engine.start()
-            with HiddenRecords(set(written.values())):
-                ours = self.read_ours(env, caches, engine, reapi, registry)
-            if ours["images"] != written:
-                raise BuildFailed(
-                    f"the new machine's images differ from CI's: {ours['images']} != {written}"
-                )
-            baseline = self.read_baseline(engine, registry, baselines)
-            tags = {i: tag for tag, i in key_tags(registry.address).items()}
-            pull = self.pull(engine, registry, [tags[i] for i in written.values()])
-            per_image = {n: image_layers(registry.address, tags[i]) for n, i in written.items()}
+            # The three ways in turn, `repeat` times: a load that comes and goes on the
+            # machine weighs on each alike.
+            for n in range(self.repeat):
+                log(f"fresh-remote: round {n + 1} of {self.repeat}")
+                with HiddenRecords(set(written.values())):
+                    ours = self.read_ours(env, caches, engine, reapi, served)
+                if ours["images"] != written:
+                    raise BuildFailed(
+                        f"the new machine's images differ from CI's: {ours['images']} != "
+                        f"{written}"
+                    )
+                baseline = self.read_baseline(engine, served, baselines)
+                ids = written.values()
+                pull = self.pull(engine, served, caches.registry, [tags[i] for i in ids])
+                rounds.append({"ours": ours, "baseline": baseline, "pull": pull})
+            per_image = {n: image_layers(caches.registry, tags[i]) for n, i in written.items()}
         finally:
             engine.stop()
             reapi.stop()
-            registry.stop()
             caches.script("stop")
+        last = rounds[-1]
         family = family_layers(per_image)
-        family["pulled_by_ours"] = ours["registry_bytes"]
+        family["pulled_by_ours"] = last["ours"]["registry_bytes"]
         return {
-            "ours": [ours["seconds"]],
-            "baseline": [baseline["seconds"]],
-            "pull": [pull["seconds"]],
+            **{way: [r[way]["seconds"] for r in rounds] for way in ("ours", "baseline", "pull")},
             "bytes": {
-                "ours": {"registry": ours["registry_bytes"], "remote_store": ours["reapi_bytes"]},
-                "baseline": {"registry": baseline["registry_bytes"]},
-                "pull": {"registry": pull["registry_bytes"]},
+                "ours": {
+                    "registry": last["ours"]["registry_bytes"],
+                    "remote_store": last["ours"]["reapi_bytes"],
+                },
+                "baseline": {"registry": last["baseline"]["registry_bytes"]},
+                "pull": {"registry": last["pull"]["registry_bytes"]},
             },
-            "docker_builds": {"ours": ours["builds"], "baseline_steps": baseline["cached"]},
+            "docker_builds": {
+                "ours": [b for r in rounds for b in r["ours"]["builds"]],
+                "baseline_steps": last["baseline"]["cached"],
+            },
             "family": family,
-            "remote_cache": ours["remote_cache"],
+            "remote_cache": last["ours"]["remote_cache"],
+            "timeline": last["ours"]["timeline"],
             "ci_seconds": {"ours": self.ci_ours_s, "baseline": self.ci_baseline_s},
-            "note": (
-                f"{' + '.join(self.backends)} {' + '.join(self.stages)} on an empty engine; "
-                f"ours ran {len(ours['builds'])} docker builds"
-            ),
+            "note": f"{' + '.join(self.backends)} {' + '.join(self.stages)} on an empty engine",
         }
 
     # --- CI -------------------------------------------------------------------------------
 
-    def write_ours(self, env: dict, caches: TeamCaches, registry: str) -> dict[str, str]:
+    def write_ours(self, env: dict, caches: TeamCaches) -> dict[str, str]:
         """CI packages the images in a workspace with an empty local store (a local hit is never
         uploaded), writing the remote cache and pushing each image under its key."""
         log("fresh-remote: CI (ours) packages the images, writing the team caches")
         writer = OursBuild(
             Workspace.copy_of(self.repo, self.scratch / "ci", entries=self.files),
             self.backends[0],
-            {**env, **remote_env(caches, write=True), "DYNAMO_IMAGE_CACHE": registry},
+            {**env, **remote_env(caches, write=True)},
             pantsd=False,
         )
         run = writer.pants("package", *addresses(self.backends, self.stages))
@@ -166,7 +183,7 @@ class FreshRemote:
             for b in self.backends
             for s in self.stages
         }
-        pushed = set(key_tags(registry).values())
+        pushed = set(key_tags(caches.registry).values())
         missing = [name for name, i in ids.items() if i not in pushed]
         if missing:
             raise BuildFailed(f"CI did not push {missing} to the image cache:\n{run.log[-3000:]}")
@@ -208,7 +225,7 @@ class FreshRemote:
 
     def read_ours(
         self, env: dict, caches: TeamCaches, engine: SecondEngine, reapi: CountingProxy,
-        registry: CountingProxy,
+        served: RegistryLog,
     ) -> dict:
         log("fresh-remote: the new machine (ours): ./pants package, reading the team caches")
         engine.wipe()
@@ -220,18 +237,17 @@ class FreshRemote:
                 **env,
                 **remote_env(caches, write=False),
                 "DYNAMO_REMOTE_CACHE": f"grpc://{reapi.address}",
-                "DYNAMO_IMAGE_CACHE": registry.address,
                 "DOCKER_HOST": engine.host,
                 "PANTS_DOCKER_EXECUTABLE_SEARCH_PATHS": f"['{docker_log.parent}']",
             },
             pantsd=False,
         )
         reapi.reset()
-        registry.reset()
+        served.mark()
         run = reader.pants("package", *addresses(self.backends, self.stages))
         result = {
             "seconds": run.seconds,
-            "registry_bytes": registry.received,
+            "registry_bytes": served.served(),
             "reapi_bytes": reapi.received,
             "builds": [c for c in docker_log.read_text().splitlines() if c.startswith("build ")],
             "images": {
@@ -240,9 +256,12 @@ class FreshRemote:
                 for s in self.stages
             },
             "remote_cache": run.summary.get("pants", {}),
+            # Where its time went: Pants' timed steps (pulls, builds) as it logged them.
+            "timeline": [line for line in run.log.splitlines() if "[INFO]" in line],
         }
         log(
-            f"  ours: {run.seconds:.0f} s, {registry.received / 1e9:.2f} GB from the registry, "
+            f"  ours: {run.seconds:.0f} s, "
+            f"{result['registry_bytes'] / 1e9:.2f} GB from the registry, "
             f"{reapi.received / 1e6:.1f} MB from the remote cache, "
             f"{len(result['builds'])} docker builds"
         )
@@ -250,11 +269,11 @@ class FreshRemote:
         return result
 
     def read_baseline(
-        self, engine: SecondEngine, registry: CountingProxy, builds: dict[str, BaselineBuild]
+        self, engine: SecondEngine, served: RegistryLog, builds: dict[str, BaselineBuild]
     ) -> dict:
         log("fresh-remote: the new machine (baseline): docker build --cache-from the registry")
         engine.wipe()
-        registry.reset()
+        served.mark()
         seconds, cached = 0.0, {}
         for backend, ci in builds.items():
             fresh = dataclasses.replace(
@@ -263,19 +282,22 @@ class FreshRemote:
             )
             seconds += fresh.build(self.stages)
             cached[backend] = fresh.last_steps
-        log(f"  baseline: {seconds:.0f} s, {registry.received / 1e9:.2f} GB from the registry")
-        return {"seconds": seconds, "registry_bytes": registry.received, "cached": cached}
+        got = served.served()
+        log(f"  baseline: {seconds:.0f} s, {got / 1e9:.2f} GB from the registry")
+        return {"seconds": seconds, "registry_bytes": got, "cached": cached}
 
-    def pull(self, engine: SecondEngine, registry: CountingProxy, tags: list[str]) -> dict:
+    def pull(
+        self, engine: SecondEngine, served: RegistryLog, registry: str, tags: list[str]
+    ) -> dict:
         log("fresh-remote: the new machine (floor): docker pull of the same images")
         engine.wipe()
-        registry.reset()
+        served.mark()
         start = time.time()
         for tag in tags:
             subprocess.run(
-                [DOCKER, "-H", engine.host, "pull", f"{registry.address}/{KEY_REPOSITORY}:{tag}"],
+                [DOCKER, "-H", engine.host, "pull", f"{registry}/{KEY_REPOSITORY}:{tag}"],
                 check=True, capture_output=True, timeout=3600,
             )
-        seconds = time.time() - start
-        log(f"  pull: {seconds:.0f} s, {registry.received / 1e9:.2f} GB from the registry")
-        return {"seconds": seconds, "registry_bytes": registry.received}
+        seconds, got = time.time() - start, served.served()
+        log(f"  pull: {seconds:.0f} s, {got / 1e9:.2f} GB from the registry")
+        return {"seconds": seconds, "registry_bytes": got}

@@ -351,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
             backends = tuple(args.fresh_remote_backends)
             try:
                 fresh = FreshRemote(
-                    repo, files, scratch, ours, backends, STAGES, base_runtime, base_devel
+                    repo, files, scratch, ours, backends, STAGES, base_runtime, base_devel,
+                    repeat=args.repeat,
                 )
                 check_disk("fresh-remote", scratch, fresh.package_warm())
                 scenarios["fresh-remote"] = fresh.run()

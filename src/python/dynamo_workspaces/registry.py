@@ -1,11 +1,14 @@
 """What a registry's image cache holds, read with the registry's HTTP API (v2): its key tags,
-and each image's layers, to tell what a family of images shares."""
+and each image's layers, to tell what a family of images shares; and, from its access log, what
+it served."""
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 KEY_REPOSITORY = "dynamo/image-cache"  # [image-cache].repository's default
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -47,3 +50,25 @@ def family_layers(per_image: dict[str, dict[str, int]]) -> dict:
         "sum_of_images": sum(sum(layers.values()) for layers in per_image.values()),
         "unique": sum(unique.values()),
     }
+
+
+# A line of the registry's access log (combined format): `"GET <path> HTTP/1.1" 200 <bytes>`.
+_SERVED = re.compile(r'"GET [^"]+ HTTP/[0-9.]+" 2\d\d (\d+) ')
+
+
+class RegistryLog:
+    """The bytes a registry served from a point of its access log on: what its clients
+    downloaded, counted by the server itself (no proxy in the way of the transfer)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+
+    def mark(self) -> None:
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def served(self) -> int:
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            text = log.read().decode(errors="replace")
+        return sum(int(m.group(1)) for m in _SERVED.finditer(text))
