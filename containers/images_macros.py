@@ -168,18 +168,18 @@ def _base_rootfs(name, arch, extra_packages, flavour):
     tarball = "containers/base/{}.tar".format(name)
     shell_command(
         name=name,
-        command="bash containers/build-inputs/debootstrap-rootfs.sh {} {} {} {}".format(
+        command="bash containers/build-inputs/base-rootfs.sh {} {} {} {}".format(
             version("debian"), tarball, ",".join(list(LOCAL_BASE_PACKAGES) + extra_packages), arch
         ),
-        execution_dependencies=["containers/build-inputs:debootstrap-rootfs"],
-        # The script runs the host's debootstrap with the system PATH it needs.
+        execution_dependencies=["containers/build-inputs:base-rootfs"],
+        # The script runs the host's mmdebstrap with the system PATH it needs.
         tools=["bash"],
         extra_env_vars=["DEBIAN_MIRROR"],
         output_files=[tarball],
-        # arm64 runs debootstrap's second stage under qemu emulation.
+        # arm64 runs the packages' maintainer scripts under qemu emulation.
         timeout=1800,
         workdir="/",
-        description="Debian {} {} rootfs for the local {} base".format(
+        description="Debian {} {} rootfs (mmdebstrap) for the local {} base".format(
             version("debian"), arch, flavour
         ),
     )
