@@ -316,26 +316,18 @@ _HOST_PYTHON_SEARCH_PATH = ("/usr/bin", "/bin", "/usr/local/bin")
 
 
 def _base_image_candidates(
-    request: ImageSbomRequest, facts: ImageFacts, upstream: dict[str, ImageFacts]
+    image_layers: tuple[str, ...], upstream: dict[str, ImageFacts]
 ) -> tuple[str, ...]:
-    """The in-repo images `request`'s image is built on: of the upstream images in its build
-    context (its base and theirs), those with the most of its bottom layers (several only
-    when an image adds no layer to the one before it: then both list the same packages)."""
+    """The in-repo images an image is built on: of the upstream images in its build context
+    (its base and theirs), those with the most of its bottom layers (several only when an
+    image adds no layer to the one before it: then both list the same packages). Empty when
+    it is built on none of them."""
     ancestors = {
         image_id: len(f.layers)
         for image_id, f in upstream.items()
-        if f.layers and facts.layers[: len(f.layers)] == f.layers
+        if f.layers and image_layers[: len(f.layers)] == f.layers
     }
-    if not ancestors:
-        raise ImageSbomError(
-            f"{request.address} has `sbom_installs`, so its SBOM is derived from its base "
-            f"image's, but its image ({request.image_id}) is built on none of the in-repo "
-            f"images in its build context ({', '.join(sorted(upstream)) or 'none'}): its "
-            "Dockerfile must be `FROM` a build arg naming a `docker_image` address. Remove "
-            f"`sbom_installs` from {request.address} to have its packages listed by running "
-            "the image."
-        )
-    most = max(ancestors.values())
+    most = max(ancestors.values(), default=0)
     return tuple(sorted(i for i, n in ancestors.items() if n == most))
 
 
@@ -388,7 +380,18 @@ async def derived_sbom(request: ImageSbomRequest) -> SbomContents:
     upstream_facts = await MultiGet(
         Get(ImageFacts, ImageFactsRequest(image_id)) for image_id in upstream_ids
     )
-    candidates = _base_image_candidates(request, facts, dict(zip(upstream_ids, upstream_facts)))
+    candidates = _base_image_candidates(facts.layers, dict(zip(upstream_ids, upstream_facts)))
+    if not candidates:
+        # Its contents are not what the host knows: list them in the image instead.
+        logger.warning(
+            f"{request.address}: its image ({request.image_id}) is built on none of the "
+            f"in-repo images of its build context ({', '.join(upstream_ids) or 'none'}), so "
+            "its SBOM is listed by running the image instead of derived (`sbom_installs`). "
+            "Its Dockerfile must be `FROM` a build arg naming a `docker_image` address; or "
+            "the base's tag moved to another image while it was built (another checkout "
+            "building on the same engine): package it again."
+        )
+        return await Get(SbomContents, CollectedSbomRequest(request.address, request.image_id))
     base_id, base = _base_sbom(request, candidates, sboms)
     python = pythons.first_path
     if python is None:

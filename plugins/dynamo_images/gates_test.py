@@ -245,6 +245,24 @@ def test_sbom_of_an_image_on_an_in_repo_image_is_derived_with_no_container_run(
     assert bom["metadata"]["component"] == collected_bom["metadata"]["component"]
 
 
+def test_an_image_not_built_on_its_in_repo_image_gets_its_sbom_from_a_container_run(
+    rule_runner: RuleRunner,
+) -> None:
+    # img:app is only a build stage; the image itself is built on the (external) base.
+    child = CHILD.replace(
+        '"FROM $BASE_IMAGE",', f'"FROM $BASE_IMAGE AS app", "FROM {rule_runner.base}",'  # type: ignore[attr-defined]
+    )
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "sbom=True,") + child, WHEEL: wheel()})
+    new_session(rule_runner, rule_runner.options)  # type: ignore[attr-defined]
+    target = rule_runner.get_target(Address("img", target_name="child"))
+    built = rule_runner.request(BuiltPackage, [DockerPackageFieldSet.create(target)])
+    files = {f.path: f.content for f in rule_runner.request(DigestContents, [built.digest])}
+    bom = json.loads(files["img/child.sbom.cdx.json"])
+    assert {"name": "dynamo:sbom:method", "value": "collector"} in bom["metadata"]["properties"]
+    names = {c["name"] for c in bom["components"]}
+    assert "Other_Dist" in names and "Fake_Dist" not in names
+
+
 def test_sbom_installs_on_a_base_without_sbom_fails_naming_the_fix(
     rule_runner: RuleRunner,
 ) -> None:
