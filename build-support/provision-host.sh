@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure this host can build and run the images: a Docker engine that answers, the
 # BuildKit-capable client Pants is configured to use (/usr/bin/docker, see [docker] in
-# pants.toml), debootstrap for the `local` base profile, and the compilers the first-party
+# pants.toml), mmdebstrap for the `local` base profile's rootfs, and the compilers the first-party
 # wheels (src/) build with: a C++ compiler and cargo/rustc (rustup's or Debian's); qemu
 # emulation for the other architecture of the image matrix (amd64 <-> arm64), Debian's
 # docker-registry (the local registry the multi-arch test publishes to) and Redis for the team
@@ -33,13 +33,15 @@ emulation_ready() { [[ -e "$binfmt/qemu-$emulated" ]]; }
 
 missing_pkgs=()
 [[ -x "$docker_cli" ]] || missing_pkgs+=(docker.io)
-command -v debootstrap >/dev/null 2>&1 || [[ -x /usr/sbin/debootstrap ]] || missing_pkgs+=(debootstrap)
+command -v mmdebstrap >/dev/null 2>&1 || missing_pkgs+=(mmdebstrap)
 command -v c++ >/dev/null 2>&1 || missing_pkgs+=(g++)
 command -v cargo >/dev/null 2>&1 || missing_pkgs+=(cargo)
 # Only the multi-arch builds, the team caches (src/python/dynamo_team_caches/team-caches.sh)
 # and their tests need these; without them the rest still builds.
 optional_pkgs=()
 [[ -e /usr/lib/binfmt.d/qemu-$emulated.conf ]] || optional_pkgs+=(qemu-user-static)
+# mmdebstrap checks with arch-test that the emulated architecture runs (a Recommends of it).
+command -v arch-test >/dev/null 2>&1 || optional_pkgs+=(arch-test)
 command -v docker-registry >/dev/null 2>&1 || optional_pkgs+=(docker-registry)
 command -v redis-server >/dev/null 2>&1 || optional_pkgs+=(redis-server)
 
@@ -53,7 +55,7 @@ if [[ "$(id -u)" == 0 && -f /etc/debian_version ]] && command -v apt-get >/dev/n
 fi
 
 if ! $can_provision && [[ ${#missing_pkgs[@]} -eq 0 ]] && engine_answers; then
-  say "multi-arch builds and the team caches need: apt-get install -y qemu-user-static" \
+  say "multi-arch builds and the team caches need: apt-get install -y qemu-user-static arch-test" \
       "docker-registry redis-server (and: systemctl restart systemd-binfmt); all else is ready"
   exit 0
 fi

@@ -140,7 +140,7 @@ def image_resolve(backend):
 
 
 # Base image profiles. `local` builds a stand-in from Debian's packages on this host
-# (debootstrap, no registry); `production` uses NVIDIA's CUDA images.
+# (mmdebstrap, no registry); `production` uses NVIDIA's CUDA images.
 BASE_PROFILES = ("local", "production")
 CUDA_IMAGE = "nvcr.io/nvidia/cuda:{cuda}-{flavour}-ubuntu{ubuntu}"
 # Debian packages of the local stand-in base: the Python of the production base plus what

@@ -41,6 +41,18 @@ def _install_wheels(stage, venv):
     )
 
 
+def _site_packages(venv):
+    """Where a venv of the family's Python keeps its distributions."""
+    return "{}/lib/python{}/site-packages".format(venv, version("python"))
+
+
+def _stage_installs(stage, venv, pex=None):
+    """The stage's `sbom_installs`: the dev-tools PEX (dev) and the stage's wheels, installed
+    into `venv`, as the build context holds them."""
+    wheels = ["{}/{}-*.whl".format(WHEEL_DIR, dist) for _, dist in dict(STAGE_WHEELS)[stage]]
+    return {_site_packages(venv): ([pex] if pex else []) + wheels}
+
+
 def _render(template, **values):
     fields = dict(
         python=version("python"),
@@ -168,18 +180,18 @@ def _base_rootfs(name, arch, extra_packages, flavour):
     tarball = "containers/base/{}.tar".format(name)
     shell_command(
         name=name,
-        command="bash containers/build-inputs/debootstrap-rootfs.sh {} {} {} {}".format(
+        command="bash containers/build-inputs/base-rootfs.sh {} {} {} {}".format(
             version("debian"), tarball, ",".join(list(LOCAL_BASE_PACKAGES) + extra_packages), arch
         ),
-        execution_dependencies=["containers/build-inputs:debootstrap-rootfs"],
-        # The script runs the host's debootstrap with the system PATH it needs.
+        execution_dependencies=["containers/build-inputs:base-rootfs"],
+        # The script runs the host's mmdebstrap with the system PATH it needs.
         tools=["bash"],
         extra_env_vars=["DEBIAN_MIRROR"],
         output_files=[tarball],
-        # arm64 runs debootstrap's second stage under qemu emulation.
+        # arm64 runs the packages' maintainer scripts under qemu emulation.
         timeout=1800,
         workdir="/",
-        description="Debian {} {} rootfs for the local {} base".format(
+        description="Debian {} {} rootfs (mmdebstrap) for the local {} base".format(
             version("debian"), arch, flavour
         ),
     )
@@ -233,6 +245,10 @@ def dynamo_backend_images(backend):
             pex=pex_dir + "/python-env.pex",
         ),
         dependencies=[":python-env"],
+        # Its SBOM (which the runtime's derives from) is the base's plus the PEX's
+        # distributions: made on the host, no container run.
+        sbom=True,
+        sbom_installs={_site_packages(VENV): [pex_dir + "/python-env.pex"]},
         # No commit in its tags or labels: a new commit alone never rebuilds it.
         image_tags=["stack-{}".format(version("dynamo"))],
         image_labels={BUILT_BY_LABEL: here + ":stack"},
@@ -277,6 +293,11 @@ def dynamo_backend_images(backend):
             build_network="none",
             build_platform=IMAGE_PLATFORM,
             sbom=True,
+            # What the stage's template installs on the image before it: its SBOM is derived
+            # from that image's, with no container run.
+            sbom_installs=_stage_installs(
+                stage, VENV if stage == "runtime" else DEV_VENV, values.get("pex")
+            ),
             size_budget=dict(SIZE_BUDGETS)[backend][STAGES.index(stage)],
             description="Dynamo {} {} image".format(backend, stage),
         )

@@ -1,13 +1,16 @@
 """SBOM and size budget of `docker_image`, run by Pants' rules against the real engine.
 
 The images are tiny: the local base image (Debian's python3) plus a fake Python distribution,
-or `FROM scratch` with one file. Built with no network.
+an image on that one installing a small wheel (a derived SBOM), or `FROM scratch` with one
+file. Built with no network.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,13 @@ from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images.disk import MARGIN, DiskNeed, NotEnoughDisk, check_disk
-from dynamo_images.gates import SIZE_BUDGETS_HOME, BuiltImageSbom, sbom_path
+from dynamo_images.gates import (
+    SIZE_BUDGETS_HOME,
+    BuiltImageSbom,
+    ImageSbom,
+    ImageSbomRequest,
+    sbom_path,
+)
 from dynamo_images.target_types import (
     DockerImageSbomField,
     DockerImageSizeBudgetField,
@@ -68,7 +77,8 @@ docker_image(
 
 @pytest.fixture
 def rule_runner(tmp_path: Path) -> Iterator[RuleRunner]:
-    with docker_rule_runner(tmp_path, REPOSITORY, [QueryRule(DigestContents, [Digest])]) as runner:
+    queries = [QueryRule(DigestContents, [Digest]), QueryRule(ImageSbom, [ImageSbomRequest])]
+    with docker_rule_runner(tmp_path, REPOSITORY, queries) as runner:
         # A copy of the base under this test's own tag: another clone rebuilding the base and
         # moving its tags meanwhile changes nothing here, and removing ours removes only ours.
         base_id = json.loads(BASE_INFO.read_text())["image_id"]
@@ -158,6 +168,112 @@ def test_sbom_of_an_image_without_python_fails_naming_the_fix(rule_runner: RuleR
     message = str(error.value)
     assert "img:app has `sbom=True`, but its image" in message
     assert "has no python3" in message and "Set `sbom=False` on img:app" in message
+
+
+# An in-repo image on the app image (its base, with an SBOM) that installs a wheel from its
+# build context into the same site-packages, and says so in `sbom_installs`.
+SITE = "/opt/fake-venv/lib/python3.11/site-packages"
+WHEEL = "img/wheels/other_dist-2.0-py3-none-any.whl"
+_INSTALL = (
+    "RUN --mount=type=bind,source=img/wheels,target=/tmp/w python3 -c "
+    f"\"import zipfile; zipfile.ZipFile('/tmp/w/{WHEEL.rsplit('/', 1)[1]}').extractall('{SITE}')\""
+)
+CHILD = f"""
+file(name="wheel", source="{WHEEL.split('/', 1)[1]}")
+docker_image(
+    name="child",
+    instructions=["ARG BASE_IMAGE=img:app", "FROM $BASE_IMAGE", {json.dumps(_INSTALL)}],
+    dependencies=[":wheel"],
+    build_network="none",
+    sbom=True,
+    sbom_installs={{"{SITE}": ["img/wheels/other_dist-*.whl"]}},
+)
+"""
+
+
+def wheel() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("other_dist/__init__.py", "")
+        archive.writestr(
+            "other_dist-2.0.dist-info/METADATA",
+            "Metadata-Version: 2.4\nName: Other_Dist\nVersion: 2.0\n"
+            "License-Expression: Apache-2.0\n",
+        )
+        archive.writestr("other_dist-2.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
+    return buffer.getvalue()
+
+
+def test_sbom_of_an_image_on_an_in_repo_image_is_derived_with_no_container_run(
+    rule_runner: RuleRunner,
+) -> None:
+    rule_runner.write_files(
+        {"img/BUILD": app(rule_runner, "sbom=True,") + CHILD, WHEEL: wheel()}
+    )
+    new_session(rule_runner, rule_runner.options)  # type: ignore[attr-defined]
+    log: Path = rule_runner.docker_log  # type: ignore[attr-defined]
+    target = rule_runner.get_target(Address("img", target_name="child"))
+    built = rule_runner.request(BuiltPackage, [DockerPackageFieldSet.create(target)])
+    files = {f.path: f.content for f in rule_runner.request(DigestContents, [built.digest])}
+    child_id, tags = image_of(built).image_id, image_of(built).tags
+    bom = json.loads(files["img/child.sbom.cdx.json"])
+    base_id = next(
+        p["value"] for p in bom["metadata"]["properties"] if p["name"] == "dynamo:sbom:base-image"
+    )
+    runs = [line for line in log.read_text().splitlines() if line.startswith("run ")]
+    # The base's SBOM was collected in a container; the child's needed none.
+    assert len(runs) == 1 and base_id in runs[0] and child_id not in runs[0], runs
+    assert {"name": "dynamo:sbom:method", "value": "derived"} in bom["metadata"]["properties"]
+    assert bom["metadata"]["component"]["bom-ref"] == child_id
+    by_name = {c["name"]: c for c in bom["components"]}
+    other = by_name["Other_Dist"]
+    assert other["bom-ref"] == f"pkg:pypi/other-dist@2.0#{SITE}/other_dist-2.0.dist-info"
+    assert other["licenses"] == [{"expression": "Apache-2.0"}]
+    assert {"Fake_Dist", "python3"} <= set(by_name)
+
+    # The very components a container run of the collector lists in the child image.
+    collected = rule_runner.request(
+        ImageSbom, [ImageSbomRequest(target.address, child_id, tags, "collected.sbom.cdx.json")]
+    )
+    collected_bom = json.loads(
+        rule_runner.request(DigestContents, [collected.digest])[0].content
+    )
+    assert {"name": "dynamo:sbom:method", "value": "collector"} in collected_bom["metadata"][
+        "properties"
+    ]
+    assert bom["components"] == collected_bom["components"]
+    assert bom["metadata"]["component"] == collected_bom["metadata"]["component"]
+
+
+def test_an_image_not_built_on_its_in_repo_image_gets_its_sbom_from_a_container_run(
+    rule_runner: RuleRunner,
+) -> None:
+    # img:app is only a build stage; the image itself is built on the (external) base.
+    child = CHILD.replace(
+        '"FROM $BASE_IMAGE",', f'"FROM $BASE_IMAGE AS app", "FROM {rule_runner.base}",'  # type: ignore[attr-defined]
+    )
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "sbom=True,") + child, WHEEL: wheel()})
+    new_session(rule_runner, rule_runner.options)  # type: ignore[attr-defined]
+    target = rule_runner.get_target(Address("img", target_name="child"))
+    built = rule_runner.request(BuiltPackage, [DockerPackageFieldSet.create(target)])
+    files = {f.path: f.content for f in rule_runner.request(DigestContents, [built.digest])}
+    bom = json.loads(files["img/child.sbom.cdx.json"])
+    assert {"name": "dynamo:sbom:method", "value": "collector"} in bom["metadata"]["properties"]
+    names = {c["name"] for c in bom["components"]}
+    assert "Other_Dist" in names and "Fake_Dist" not in names
+
+
+def test_sbom_installs_on_a_base_without_sbom_fails_naming_the_fix(
+    rule_runner: RuleRunner,
+) -> None:
+    rule_runner.write_files({"img/BUILD": app(rule_runner, "") + CHILD, WHEEL: wheel()})
+    new_session(rule_runner, rule_runner.options)  # type: ignore[attr-defined]
+    target = rule_runner.get_target(Address("img", target_name="child"))
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.request(BuiltPackage, [DockerPackageFieldSet.create(target)])
+    message = str(error.value)
+    assert "img:child has `sbom_installs`" in message and "has no SBOM in its build" in message
+    assert "Set `sbom=True` on the base image's target" in message
 
 
 def test_an_image_within_its_budget_is_packaged(rule_runner: RuleRunner) -> None:

@@ -14,10 +14,15 @@ from pants.backend.docker.goals.package_image import DockerPackageFieldSet
 from pants.core.goals.package import BuiltPackage
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import WrappedTarget, WrappedTargetRequest
+from pants.util.frozendict import FrozenDict
 
 from dynamo_images.gates import ImageGates
 from dynamo_images.reuse import BuildOrReuseImage
-from dynamo_images.target_types import DockerImageSbomField, DockerImageSizeBudgetField
+from dynamo_images.target_types import (
+    DockerImageSbomField,
+    DockerImageSbomInstallsField,
+    DockerImageSizeBudgetField,
+)
 
 
 @rule(desc="Package a Docker image")
@@ -36,6 +41,8 @@ async def package_docker_image(field_set: DockerPackageFieldSet) -> BuiltPackage
             package,
             sbom=wrapped.target.get(DockerImageSbomField).value,
             size_budget=wrapped.target.get(DockerImageSizeBudgetField).value,
+            # Pants' dict-of-sequences field: a FrozenDict of tuples already.
+            sbom_installs=wrapped.target.get(DockerImageSbomInstallsField).value or FrozenDict(),
         ),
     )
 

@@ -3,8 +3,8 @@
 Enable this instead of `pants.backend.docker` (it registers that backend's targets and rules
 itself, with its package rule replaced by `package_image.py`): no-op image builds are skipped
 (`reuse.py`), `docker_image` gains `build_network` (hermetic builds) and `build_platform`,
-`package` writes an SBOM and checks a size budget (`sbom`, `size_budget`: `gates.py`), the
-architecture matrix adds `multiarch_docker_image` and `docker_manifest_list`
+`package` writes an SBOM and checks a size budget (`sbom`, `sbom_installs`, `size_budget`:
+`gates.py`), the architecture matrix adds `multiarch_docker_image` and `docker_manifest_list`
 (`multiarch.py`); an image this machine cannot build is an `unavailable_image` that fails at
 once (`unavailable.py`). Every `docker` command besides the build is made in
 `docker_process.py`; the Pants internals all this leans on are listed in `pants_internals.py`.
@@ -32,6 +32,7 @@ from dynamo_images.target_types import (
     DockerImageBuildNetworkField,
     DockerImageBuildPlatformField,
     DockerImageSbomField,
+    DockerImageSbomInstallsField,
     DockerImageSizeBudgetField,
     DockerManifestListTarget,
     MultiArchDockerImageTarget,
@@ -53,6 +54,7 @@ def rules():
         DockerImageTarget.register_plugin_field(DockerImageBuildNetworkField),
         DockerImageTarget.register_plugin_field(DockerImageBuildPlatformField),
         DockerImageTarget.register_plugin_field(DockerImageSbomField),
+        DockerImageTarget.register_plugin_field(DockerImageSbomInstallsField),
         DockerImageTarget.register_plugin_field(DockerImageSizeBudgetField),
         *hadolint_rules.rules(),
         *hadolint_skip_field.rules(),

@@ -1,8 +1,15 @@
 """Lists an image's installed packages as CycloneDX components (JSON on stdout).
 
-Run inside the image by its own python3 (`docker run ... python3 -I - < sbom_collector.py`,
-see gates.py), with no network: standard library only, Python 3.6+ (the production base has
-Ubuntu's 3.10, the local one Debian's 3.11). Reads files only; imports nothing it lists.
+Two ways, one component format (gates.py):
+
+- in the image: run by its own python3 (`docker run ... python3 -I - < sbom_collector.py`),
+  with no network, it lists the Debian packages and every installed Python distribution;
+- on the host: `python3 -I sbom_collector.py --installed-at SITE_PACKAGES ARCHIVE...` lists
+  the distributions in wheels and packed PEX files (`.deps/*.whl`) as they are once installed
+  into SITE_PACKAGES, for an image whose own layers install exactly those (`sbom_installs`).
+
+Standard library only, Python 3.6+ (the production base has Ubuntu's 3.10, the local one
+Debian's 3.11). Reads files only; imports nothing it lists.
 """
 
 import email.parser
@@ -11,6 +18,7 @@ import json
 import os
 import re
 import sys
+import zipfile
 from urllib.parse import quote
 
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -126,11 +134,38 @@ def licenses(metadata):
     return [{"license": {"name": c}} for c in sorted(set(classifiers))]
 
 
+def component(metadata, site, dist_info):
+    """The component of a distribution whose METADATA is `metadata`, installed as
+    `<site>/<dist_info>`; None if the metadata has no name or version."""
+    if metadata is None or not metadata.get("Name") or not metadata.get("Version"):
+        return None
+    name, version = metadata["Name"].strip(), metadata["Version"].strip()
+    normalized = re.sub(r"[-_.]+", "-", name).lower()
+    purl = f"pkg:pypi/{quote(normalized)}@{quote(version)}"
+    # The environment's prefix: <prefix>/lib/python3.X/site-packages.
+    prefix = os.path.dirname(os.path.dirname(os.path.dirname(site)))
+    found = {
+        "type": "library",
+        # One distribution may be in several environments: the ref names its place.
+        "bom-ref": f"{purl}#{os.path.join(site, dist_info)}",
+        "name": name,
+        "version": version,
+        "purl": purl,
+        "properties": [
+            {"name": "dynamo:package:type", "value": "python"},
+            {"name": "dynamo:python:environment", "value": prefix},
+            {"name": "dynamo:python:site-packages", "value": site},
+        ],
+    }
+    found_licenses = licenses(metadata)
+    if found_licenses:
+        found["licenses"] = found_licenses
+    return found
+
+
 def python_distributions():
     components = []
     for site in site_dirs():
-        # The environment's prefix: <prefix>/lib/python3.X/site-packages.
-        prefix = os.path.dirname(os.path.dirname(os.path.dirname(site)))
         for entry in sorted(os.listdir(site)):
             path = os.path.join(site, entry)
             if entry.endswith(".dist-info"):
@@ -140,32 +175,63 @@ def python_distributions():
                 metadata = read_metadata(os.path.join(path, "PKG-INFO") if is_dir else path)
             else:
                 continue
-            if metadata is None or not metadata.get("Name") or not metadata.get("Version"):
-                continue
-            name, version = metadata["Name"].strip(), metadata["Version"].strip()
-            normalized = re.sub(r"[-_.]+", "-", name).lower()
-            purl = f"pkg:pypi/{quote(normalized)}@{quote(version)}"
-            component = {
-                "type": "library",
-                # One distribution may be in several environments: the ref names its place.
-                "bom-ref": f"{purl}#{path}",
-                "name": name,
-                "version": version,
-                "purl": purl,
-                "properties": [
-                    {"name": "dynamo:package:type", "value": "python"},
-                    {"name": "dynamo:python:environment", "value": prefix},
-                    {"name": "dynamo:python:site-packages", "value": site},
-                ],
-            }
-            found_licenses = licenses(metadata)
-            if found_licenses:
-                component["licenses"] = found_licenses
-            components.append(component)
+            found = component(metadata, site, entry)
+            if found is not None:
+                components.append(found)
+    return components
+
+
+def wheel_files(path):
+    """The wheels of an archive path: a `.whl` file itself, or a packed PEX's `.deps/*.whl`."""
+    if os.path.isdir(path):
+        deps = os.path.join(path, ".deps")
+        if not os.path.isdir(deps):
+            sys.exit(f"{path}: a directory but not a packed PEX (no .deps/)")
+        return [os.path.join(deps, name) for name in sorted(os.listdir(deps))]
+    if path.endswith(".whl"):
+        return [path]
+    sys.exit(f"{path}: neither a wheel nor a packed PEX")
+
+
+def archived_distributions(site, patterns):
+    """The components of the distributions in the files `patterns` match (globs), once
+    installed into `site`: what pip, `pex venv` and install_wheels.py (containers/build-inputs)
+    install is the wheel's own `<name>-<version>.dist-info` directory, METADATA included."""
+    components = []
+    for pattern in patterns:
+        paths = sorted(glob.glob(pattern))
+        if not paths:
+            sys.exit(f"{pattern}: matches no file")
+        for wheel in (wheel for path in paths for wheel in wheel_files(path)):
+            with zipfile.ZipFile(wheel) as archive:
+                metadata_files = [
+                    n for n in archive.namelist()
+                    if n.count("/") == 1 and n.split("/")[0].endswith(".dist-info")
+                    and n.endswith("/METADATA")
+                ]
+                if len(metadata_files) != 1:
+                    sys.exit(f"{wheel}: expected one top-level .dist-info/METADATA, found "
+                             f"{len(metadata_files)}")
+                text = archive.read(metadata_files[0]).decode("utf-8", errors="replace")
+            found = component(
+                email.parser.HeaderParser().parsestr(text), site, metadata_files[0].split("/")[0]
+            )
+            if found is None:
+                sys.exit(f"{wheel}: its METADATA has no Name or Version")
+            components.append(found)
     return components
 
 
 def main():
+    if sys.argv[1:2] == ["--installed-at"]:
+        if len(sys.argv) < 4:
+            sys.exit("usage: sbom_collector.py --installed-at SITE_PACKAGES ARCHIVE...")
+        json.dump(
+            {"components": archived_distributions(sys.argv[2], sys.argv[3:])},
+            sys.stdout,
+            sort_keys=True,
+        )
+        return
     release = os_release()
     distro = release.get("ID") or "debian"
     json.dump(

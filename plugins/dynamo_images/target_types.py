@@ -19,6 +19,7 @@ from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     BoolField,
     Dependencies,
+    DictStringToStringSequenceField,
     Field,
     InvalidFieldException,
     StringField,
@@ -80,7 +81,25 @@ class DockerImageSbomField(BoolField):
         Whether `package` writes a CycloneDX 1.5 JSON SBOM of the image's installed packages
         (Debian packages and Python distributions) beside its `.docker-info.json`, as
         `<name>.sbom.cdx.json`. The packages are listed by running the image's own `python3`
-        with no network, so the image must have one.
+        with no network, so the image must have one; or, with `sbom_installs`, derived on
+        the host from its base image's SBOM.
+        """
+    )
+
+
+class DockerImageSbomInstallsField(DictStringToStringSequenceField):
+    alias = "sbom_installs"
+    help = help_text(
+        """
+        What the image's own instructions install, for an image whose base is another
+        `docker_image` of this repo with `sbom=True`: `{site-packages directory in the image:
+        [build-context paths of the wheels and packed PEX files installed there]}`; a path
+        may be a glob (`wheels/dynamo_imagekit-*.whl`). With `sbom=True`, the image's SBOM is
+        then made on the host, with no container run: its base image's SBOM plus the Python
+        distributions of those files (name, version, license from their METADATA), each at
+        the `.dist-info` an install puts there. A promise: the instructions must install
+        exactly that (Python distributions, nothing else); an image whose contents the host
+        cannot know leaves it unset and gets its packages listed by running the image.
         """
     )
 
@@ -179,6 +198,7 @@ _MOVED_DOCKER_IMAGE_FIELDS = tuple(
     DockerImageBuildNetworkField,
     SkipHadolintField,
     DockerImageSbomField,
+    DockerImageSbomInstallsField,
     DockerImageSizeBudgetField,
 )
 

@@ -58,7 +58,7 @@ def family_rule_runner(rules=(), files: dict[str, str] | None = None) -> RuleRun
             **{prelude: Path(prelude).read_text() for prelude in PRELUDES},
             "3rdparty/python/BUILD": "image_requirements()",
             "containers/build-inputs/BUILD": (
-                "shell_source(name='debootstrap-rootfs', source='s.sh')"
+                "shell_source(name='base-rootfs', source='s.sh')"
             ),
             "containers/build-inputs/s.sh": "",
             "containers/base/BUILD": "dynamo_base()",

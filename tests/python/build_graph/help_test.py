@@ -59,7 +59,7 @@ def test_every_plugin_target_field_shows_its_type_and_help(help_all: dict) -> No
     docker_image = {
         f["alias"]: f for f in help_all["name_to_target_type_info"]["docker_image"]["fields"]
     }
-    for alias in ("build_network", "build_platform", "sbom", "size_budget"):
+    for alias in ("build_network", "build_platform", "sbom", "sbom_installs", "size_budget"):
         assert docker_image[alias]["provider"] in PLUGINS and docker_image[alias]["type_hint"]
 
 

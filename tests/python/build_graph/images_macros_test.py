@@ -114,7 +114,7 @@ def test_the_runtime_base_is_built_for_amd64_and_arm64(rule_runner: RuleRunner) 
     rule_runner.get_target(base("runtime", "manifest"))
 
 
-def test_local_profile_builds_the_base_from_a_debootstrap_rootfs(rule_runner: RuleRunner) -> None:
+def test_local_profile_builds_the_base_from_a_debian_rootfs(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner)
     # The devel base: the same rootfs recipe plus compilers; the runtime one has none.
     devel = instructions(rule_runner, base("devel"))
@@ -123,6 +123,9 @@ def test_local_profile_builds_the_base_from_a_debootstrap_rootfs(rule_runner: Ru
     rootfs_devel = rule_runner.get_target(Address("containers/base", target_name="rootfs-devel"))
     assert "build-essential" in rootfs_devel[ShellCommandCommandField].value
     assert "build-essential" not in rootfs[ShellCommandCommandField].value
+    assert rootfs[ShellCommandCommandField].value.startswith(
+        "bash containers/build-inputs/base-rootfs.sh bookworm containers/base/rootfs-amd64.tar "
+    )
 
 
 def test_production_profile_uses_the_cuda_base(rule_runner: RuleRunner) -> None:
