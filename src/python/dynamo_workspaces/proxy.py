@@ -12,22 +12,19 @@ from dataclasses import dataclass, field
 
 
 @dataclass
-class CountingProxy:
-    """Forwards 127.0.0.1:<port> to `upstream`; `received` counts the bytes from the server to
-    its clients, `sent` those the other way."""
+class TcpProxy:
+    """Listens on 127.0.0.1:<port> (a free one) and serves each connection to it in a thread
+    of its own; what a connection is served with is a subclass's `_serve`."""
 
     upstream: tuple[str, int]
     port: int = 0
-    received: int = 0
-    sent: int = 0
     _server: socket.socket = field(init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> CountingProxy:
+    def start(self):
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -36,23 +33,39 @@ class CountingProxy:
     def stop(self) -> None:
         self._server.close()
 
-    def reset(self) -> None:
-        with self._lock:
-            self.received = self.sent = 0
-
     def _accept(self) -> None:
         while True:
             try:
                 client, _ = self._server.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(self.upstream)
-            except OSError:
-                client.close()
-                continue
-            for pipe in ((client, upstream, "sent"), (upstream, client, "received")):
-                threading.Thread(target=self._pipe, args=pipe, daemon=True).start()
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class CountingProxy(TcpProxy):
+    """Forwards to `upstream`; `received` counts the bytes from the server to its clients,
+    `sent` those the other way."""
+
+    received: int = 0
+    sent: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.received = self.sent = 0
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.upstream)
+        except OSError:
+            client.close()
+            return
+        threading.Thread(target=self._pipe, args=(client, upstream, "sent"), daemon=True).start()
+        self._pipe(upstream, client, "received")
 
     def _pipe(self, source: socket.socket, sink: socket.socket, counter: str) -> None:
         try:

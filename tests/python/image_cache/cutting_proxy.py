@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import socket
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from dynamo_workspaces.proxy import TcpProxy
 
 
 @dataclass
-class CuttingProxy:
-    """Forwards 127.0.0.1:<port> to the registry, one request per connection. While `cut` is
-    set, a blob download stops after `keep` bytes of its body and the connection is closed:
-    a registry that dies in the middle of a pull."""
+class CuttingProxy(TcpProxy):
+    """Forwards to the registry, one request per connection. While `cut` is set, a blob
+    download stops after `keep` bytes of its body and the connection is closed: a registry
+    that dies in the middle of a pull."""
 
-    upstream: tuple[str, int]
     keep: int = 256
     cut: bool = False
     cuts: int = 0
-    port: int = 0
-    _server: socket.socket = field(init=False, repr=False)
-
-    def start(self) -> CuttingProxy:
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
         with client, socket.create_connection(self.upstream) as upstream:
