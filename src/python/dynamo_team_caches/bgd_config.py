@@ -31,6 +31,9 @@ class Tagged:
     anchor: str | None = None
 
 
+THREAD_POOL_SIZE = 128
+
+
 def config(
     *,
     data_dir: str,
@@ -57,6 +60,11 @@ def config(
     )
     return {
         "server": [Tagged("!channel", {"address": f"{bind}:{reapi_port}", "insecure-mode": True})],
+        # gRPC threads, each serving one RPC at a time; an RPC beyond them is refused
+        # (ResourceExhausted). BuildGrid's default, 5 per core, is 10 on a 2-core host, and a
+        # Pants client opens up to 128 at once ([GLOBAL].remote_store_rpc_concurrency): a
+        # refused download of an input fails the client's build.
+        "thread-pool-size": THREAD_POOL_SIZE,
         "connections": [redis],
         "storages": [cas],
         "caches": [action_cache],

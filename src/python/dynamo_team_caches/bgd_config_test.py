@@ -43,3 +43,10 @@ def test_a_data_dir_with_quotes_and_spaces_stays_one_string() -> None:
     odd = '/tmp/a "quoted" dir: with # and \\ in it'
     data = yaml.load(bgd_config.dump(bgd_config.config(data_dir=odd)), Loader=_Loader)
     assert data["storages"][0]["path"] == f"{odd}/cas"
+
+
+def test_the_server_takes_as_many_rpcs_at_once_as_a_pants_client_opens() -> None:
+    # BuildGrid refuses RPCs beyond its thread pool (5 per core by default): a 2-core server
+    # failed a client's build fetching a PEX (the fresh-remote benchmark, 2026-11-27).
+    pants_rpc_concurrency = 128  # [GLOBAL].remote_store_rpc_concurrency's default in 2.17
+    assert bgd_config.config(data_dir="/d")["thread-pool-size"] >= pants_rpc_concurrency
