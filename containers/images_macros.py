@@ -223,6 +223,9 @@ def dynamo_backend_images(backend):
         name="python-env",
         dependencies=["3rdparty/python:{}-requirements".format(backend)],
         resolve=resolve,
+        # Packed, not loose: a loose PEX skips the zip here and the unzip in `stack`, but is
+        # twice the bytes and thousands of files to store, send to the engine and cache, and
+        # measured slower (docs/performance.md: "Loose or packed PEX for the stack image").
         layout="packed",
         include_tools=True,
         execution_mode="venv",
