@@ -14,11 +14,11 @@ each of three ways of getting the same images, timed:
   baseline  `docker build --cache-from` the baseline's pushed images, stage by stage
   pull      a plain `docker pull` of our images from the same registry: the floor
 
-Both caches are reached through byte-counting proxies, so each way also reports what it
-downloaded from the registry and from the REAPI store (ours alone uses the latter: with
-`cache_content_behavior = "validate"` it must not fetch the PEX it no longer needs). The
-layers of our images, read from the registry, show what a family shares: the sum of each
-image's layers against the unique layers, and what ours actually pulled.
+Each way also reports what it downloaded: from the registry (its access log) and from the
+REAPI store (a byte-counting proxy; ours alone uses it: with `cache_content_behavior =
+"validate"` it must not fetch the PEX it no longer needs). The layers of our images, read
+from the registry, show what a family shares: the sum of each image's layers against the
+unique layers, and what ours actually pulled. The three ways take turns, `repeat` rounds.
 """
 
 from __future__ import annotations
