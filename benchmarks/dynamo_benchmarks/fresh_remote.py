@@ -16,9 +16,10 @@ each of three ways of getting the same images, timed:
 
 Each way also reports what it downloaded: from the registry (its access log) and from the
 REAPI store (a byte-counting proxy; ours alone uses it: with `cache_content_behavior =
-"validate"`, a few MB; with the default `fetch`, also the PEX the stack was built from). The layers of our images, read
-from the registry, show what a family shares: the sum of each image's layers against the
-unique layers, and what ours actually pulled. The three ways take turns, `repeat` rounds.
+"validate"`, a few MB; with the default `fetch`, also the PEX the stack was built from). The
+layers of our images, read from the registry, show what a family shares: the sum of each
+image's layers against the unique layers, and what ours actually pulled. The three ways take
+turns, `repeat` rounds.
 """
 
 from __future__ import annotations
