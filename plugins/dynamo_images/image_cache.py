@@ -1,12 +1,12 @@
 """Images travel between machines: records keyed on inputs, images in the team registry.
 
-An image's *key* is a hash of what `docker build` is given: the Dockerfile and the whole build
-context (the input digest), the declared build args, the platform, labels and other options
-(argv), and the IDs of its upstream images (in-repo ones in `__UPSTREAM_IMAGE_IDS`, external
-ones in `__EXTERNAL_BASE_IMAGE_IDS`). It leaves out what only says *which engine* builds or
-how hard it tries or what it is called: the docker binary's path, `DOCKER_HOST` and the other
-variables in `ENGINE_ENV`, `--no-cache`, and the tags (the same image under another name is
-reused and tagged).
+An image's *key* is a hash of what `docker build` is given: the Dockerfile and the build
+context (less the metadata of upstream images, `UPSTREAM_METADATA_GLOBS`), the declared build
+args, the platform, labels and other options (argv), and the IDs of its upstream images
+(in-repo ones in `__UPSTREAM_IMAGE_IDS`, external ones in `__EXTERNAL_BASE_IMAGE_IDS`). It
+leaves out what only says *which engine* builds or how hard it tries or what it is called:
+the docker binary's path, `DOCKER_HOST` and the other variables in `ENGINE_ENV`,
+`--no-cache`, and the tags (the same image under another name is reused and tagged).
 
 The *record* "key -> image ID" is a tiny process (`image_cache_lookup.sh`) whose success
 Pants caches, locally and, for writers, in the remote cache; it reads the ID from the file
@@ -89,11 +89,12 @@ class ImageCache(Subsystem):
         default="",
         help=softwrap(
             """
-            The team registry, `host:port` (e.g. `127.0.0.1:5000` from `team-caches/
-            team-caches.sh start`). Empty: images are not shared (their records still are,
-            through the remote cache). Every client pulls; those that write the remote cache
-            (`[GLOBAL].remote_cache_write`, CI) also push. The launcher sets it from
-            DYNAMO_IMAGE_CACHE. Credentials: Docker's own config or credential helper.
+            The team registry, `host:port` (e.g. `127.0.0.1:5000` from
+            `src/python/dynamo_team_caches/team-caches.sh start`). Empty: images are not
+            shared (their records still are, through the remote cache). Every client pulls;
+            those that write the remote cache (`[GLOBAL].remote_cache_write`, CI) also push.
+            The launcher sets it from DYNAMO_IMAGE_CACHE. Credentials: Docker's own config or
+            credential helper.
             """
         ),
     )
@@ -133,10 +134,11 @@ def image_key(process: Process, context: Digest) -> str:
         "env": sorted((k, v) for k, v in process.env.items() if k not in ENGINE_ENV),
         "input": [context.fingerprint, context.serialized_bytes_length],
     }
-    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    inputs = json.dumps(payload, sort_keys=True)
+    key = hashlib.sha256(inputs.encode()).hexdigest()
     # `-ldebug` shows what went into each key: the first place to look when an image was
     # built where it should have been reused.
-    logger.debug("image key %s: %s", key, json.dumps(payload, sort_keys=True))
+    logger.debug("image key %s: %s", key, inputs)
     return key
 
 
@@ -254,7 +256,8 @@ async def team_registry(
         logger.warning(
             f"The team registry {cache.registry} ([image-cache].registry, DYNAMO_IMAGE_CACHE) "
             "does not answer: images are built here instead of pulled, and none is pushed. "
-            "Start it (team-caches/team-caches.sh start) or unset DYNAMO_IMAGE_CACHE."
+            "Start it (src/python/dynamo_team_caches/team-caches.sh start) or unset "
+            "DYNAMO_IMAGE_CACHE."
         )
         return TeamRegistry("", False)
     return TeamRegistry(f"{cache.registry}/{cache.repository}", global_options.remote_cache_write)
