@@ -323,16 +323,15 @@ def _image(package: BuiltPackage) -> BuiltDockerImage:
 
 
 @dataclass(frozen=True)
-class PlanBuild(BuildHook):
-    """Reads the `docker build` process Pants would run, and runs a stand-in that does nothing
-    (memoized by pantsd across runs): the key is made from the real one (`planned()`)."""
+class _DeclaredArgsBuild(BuildHook):
+    """Pants' `docker build` with only the build args its Dockerfile declares (argv and
+    environment), and the extra environment the key needs."""
 
     bash_path: str
     extra_build_env: FrozenDict[str, str]
     declared_build_args: frozenset[str]
     # Build args the Dockerfile does not declare, which Pants also puts in the environment.
     undeclared_build_args: frozenset[str] = frozenset()
-    _planned: list = dataclasses.field(default_factory=list, compare=False, hash=False)
 
     def build_args(self, build_args: DockerBuildArgs) -> DockerBuildArgs:
         # Docker ignores a build arg its Dockerfile does not declare; leaving it out of the key
@@ -345,6 +344,14 @@ class PlanBuild(BuildHook):
     def build_env(self, process: Process) -> FrozenDict[str, str]:
         kept = {k: v for k, v in process.env.items() if k not in self.undeclared_build_args}
         return FrozenDict({**kept, **self.extra_build_env})
+
+
+@dataclass(frozen=True)
+class PlanBuild(_DeclaredArgsBuild):
+    """Reads the `docker build` process Pants would run, and runs a stand-in that does nothing
+    (memoized by pantsd across runs): the key is made from the real one (`planned()`)."""
+
+    _planned: list = dataclasses.field(default_factory=list, compare=False, hash=False)
 
     def build_process(self, process: Process) -> Process:
         self._planned.append(dataclasses.replace(process, env=self.build_env(process)))
@@ -376,7 +383,7 @@ def _stand_in(bash_path: str, image_id: str, description: str) -> Process:
 
 
 @dataclass(frozen=True)
-class ReusableBuild(PlanBuild):
+class ReusableBuild(_DeclaredArgsBuild):
     """Pants' `docker build` of a declared-args-only command, naming its image."""
 
     no_cache: bool = False
