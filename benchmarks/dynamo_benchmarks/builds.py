@@ -37,6 +37,11 @@ class BuildFailed(Exception):
     pass
 
 
+def log(message: str) -> None:
+    """A line of the benchmark's progress, with the time."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
 def lock_pins(lockfile: Path) -> dict[str, str]:
     """{project name: version} of a Pants (pex) lockfile."""
     text = "\n".join(

@@ -44,13 +44,9 @@ from dynamo_workspaces.team_caches import BGD_TARGET, TeamCaches, remote_env
 from dynamo_workspaces.workspace import Workspace
 
 from dynamo_benchmarks import layers
-from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild
+from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild, log
 
 RECORDS_DIR = Path("/tmp/dynamo-image-records")  # dynamo_images.image_cache.RECORDS_DIR
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def addresses(backends: tuple[str, ...], stages: tuple[str, ...]) -> list[str]:

@@ -39,7 +39,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from dynamo_workspaces.team_caches import remote_env
 from dynamo_workspaces.workspace import Workspace
 
 from dynamo_benchmarks import layers, report
-from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild
+from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild, log
 from dynamo_benchmarks.fresh_remote import FreshRemote
 
 STAGES = ("runtime", "dev")
@@ -109,10 +108,6 @@ def pants_caches() -> tuple[Path, Path]:
     """The developer's own Pants store and named caches (Pants' defaults)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pants"
     return cache / "lmdb_store", cache / "named_caches"
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def timed(label: str, build) -> float:
