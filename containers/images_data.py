@@ -191,6 +191,80 @@ STAGE_WHEELS = (
     ("ci", (("src/python/dynamo_ci_tools:wheel", "dynamo_ci_tools"),)),
 )
 
+# One copy of torch and its CUDA wheels for the whole family: `containers/base:torch` installs
+# them (a PEX of `torch==<torch>` from the SHARED_TORCH_FROM backend's resolve) into
+# SHARED_VENV, on the runtime base, and every backend's `stack` builds FROM that image. Its
+# layer is then the same layer (the same digest) under every stack: a machine stores it once
+# and a pull of a second backend skips it. Each stack's venv sees it through a `.pth` file
+# and never writes those distributions into its own layer (it installs its whole PEX and
+# removes SHARED_DISTS again in the same RUN: containers/build-inputs/drop_shared_dists.py).
+# So every backend's lockfile must pin each of SHARED_DISTS at the version listed here:
+# tests/python/build_graph/images_data_test.py fails naming the backend, the distribution
+# and both versions otherwise (shared_pin_errors() below). A pin bump in one backend that keeps
+# these rebuilds only that backend; bumping one of these is a bump for every backend.
+SHARED_TORCH_FROM = "dynamo"
+SHARED_VENV = "/opt/dynamo/shared-venv"
+# SHARED_DISTS, read through shared_dists(): (distribution, version) of torch, triton and the
+# CUDA wheels torch 2.11 pins (4.7-5.7 GB of every image). Distributions whose versions
+# differ between the lockfiles (cuda-bindings, cuda-pathfinder, filelock) stay in each
+# stack's venv, which comes first on sys.path.
+_SHARED_DISTS = (
+    ("triton", "3.6.0"),
+    ("nvidia-cublas", "13.1.0.3"),
+    ("nvidia-cuda-cupti", "13.0.85"),
+    ("nvidia-cuda-nvrtc", "13.0.88"),
+    ("nvidia-cuda-runtime", "13.0.96"),
+    ("nvidia-cudnn-cu13", "9.19.0.56"),
+    ("nvidia-cufft", "12.0.0.61"),
+    ("nvidia-cufile", "1.15.1.6"),
+    ("nvidia-curand", "10.4.0.35"),
+    ("nvidia-cusolver", "12.0.4.66"),
+    ("nvidia-cusparse", "12.6.3.3"),
+    ("nvidia-cusparselt-cu13", "0.8.0"),
+    ("nvidia-nccl-cu13", "2.28.9"),
+    ("nvidia-nvjitlink", "13.0.88"),
+    ("nvidia-nvshmem-cu13", "3.4.5"),
+    ("nvidia-nvtx", "13.0.85"),
+    # torch's own pure-Python dependencies (100 MB with byte-code): the same in every lockfile.
+    # General-purpose ones (jinja2, fsspec, setuptools, typing-extensions) are left to each
+    # backend, so that bumping one never touches the shared layer.
+    ("sympy", "1.14.0"),
+    ("mpmath", "1.3.0"),
+    ("networkx", "3.6.1"),
+)
+
+
+def shared_dists():
+    """SHARED_DISTS: torch and cuda-toolkit at the versions of _VERSIONS, then _SHARED_DISTS.
+    (A function: a prelude's top-level statements cannot call its functions.)"""
+    return (("torch", version("torch")), ("cuda-toolkit", version("cuda"))) + _SHARED_DISTS
+
+
+def _canonical(name):
+    """A distribution name as lockfiles and dist-info directories compare (PEP 503)."""
+    return "".join("-" if c in "_." else c for c in name.lower())
+
+
+def shared_pin_errors(backend, pins):
+    """Why `backend`'s lockfile (`pins`: {distribution: version}) disagrees with SHARED_DISTS:
+    one message per distribution, naming both versions and the fix; empty when it agrees."""
+    pins = {_canonical(name): pinned for name, pinned in pins.items()}
+    lockfile = f"3rdparty/python/{image_resolve(backend)}.lock"
+    errors = []
+    for name, shared in shared_dists():
+        pinned = pins.get(_canonical(name))
+        if pinned != shared:
+            errors.append(
+                f"{lockfile} (backend {backend!r}) pins {name} "
+                f"{pinned or '(nothing)'} but the shared torch layer ({IMAGES_DATA}: "
+                f"SHARED_DISTS) has {shared}. Fix: bump SHARED_DISTS (every backend then "
+                f"needs it: pin it in backends()' requirements and regenerate their lockfiles), "
+                f"or pin {name}=={shared} in {backend}'s requirements and run "
+                f"./pants generate-lockfiles --resolve={image_resolve(backend)}"
+            )
+    return errors
+
+
 IMAGE_USER = "dynamo"
 IMAGE_UID = "1000"
 VENV = "/opt/dynamo/venv"
@@ -252,6 +326,18 @@ def check_data():
             f"SIZE_BUDGETS names {', '.join(unknown)}, not a buildable backend "
             f"(those are: {', '.join(buildable_backends())})",
             "remove it, or add the backend to backends()",
+        )
+    if SHARED_TORCH_FROM not in buildable_backends():
+        _data_error(
+            f"SHARED_TORCH_FROM is {SHARED_TORCH_FROM!r}, not a buildable backend "
+            f"(those are: {', '.join(buildable_backends())})",
+            "name the backend whose resolve locks the shared torch layer",
+        )
+    shared = [_canonical(name) for name, _ in shared_dists()]
+    if len(set(shared)) != len(shared) or "torch" not in shared:
+        _data_error(
+            f"SHARED_DISTS ({_names(shared_dists())}) names a distribution twice or lacks torch",
+            "list torch and each distribution of its CUDA closure once",
         )
     if set(dict(BASE_SIZE_BUDGETS)) != set(dict(BASE_FLAVOURS)):
         _data_error(

@@ -5,8 +5,10 @@ Its macros and templates are tested through Pants' BUILD parser in images_macros
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import toml  # pants: no-infer-dep (Pants' own dependency)
 
 from build_graph.family_runner import BUILDABLE, DATA, IMAGES_DATA
@@ -45,3 +47,36 @@ def test_the_gpu_checks_import_each_backends_framework_by_the_datas_module() -> 
         name: spec["framework"][1] for name, spec in DATA.backends().items() if spec["framework"]
     }
     assert contract["FRAMEWORK_MODULES"] == modules
+
+
+def _lockfile_pins(backend: str) -> dict[str, str]:
+    text = Path(f"3rdparty/python/{DATA.image_resolve(backend)}.lock").read_text()
+    lock = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
+    return {
+        requirement["project_name"]: requirement["version"]
+        for resolve in lock["locked_resolves"]
+        for requirement in resolve["locked_requirements"]
+    }
+
+
+@pytest.mark.parametrize("backend", BUILDABLE)
+def test_each_lockfile_pins_the_shared_torch_layer_as_the_data_does(backend: str) -> None:
+    """Every stack builds on one torch layer (containers/base:torch): a lockfile that pins
+    one of SHARED_DISTS at another version would ship a torch its own venv was not locked
+    with (the stack's build fails too, later and slower)."""
+    errors = DATA.shared_pin_errors(backend, _lockfile_pins(backend))
+    assert not errors, "\n".join(errors)
+
+
+def test_a_disagreeing_lockfile_is_named_with_both_versions_and_the_fix() -> None:
+    pins = {name: pin for name, pin in DATA.shared_dists()}
+    pins["Triton"] = "3.5.1"
+    del pins["nvidia-nccl-cu13"]
+    errors = DATA.shared_pin_errors("vllm", pins)
+    assert len(errors) == 2
+    assert errors[0].startswith(
+        "3rdparty/python/images-vllm.lock (backend 'vllm') pins triton 3.5.1 but the shared "
+        "torch layer (containers/images_data.py: SHARED_DISTS) has 3.6.0. Fix:"
+    )
+    assert "--resolve=images-vllm" in errors[0]
+    assert "pins nvidia-nccl-cu13 (nothing)" in errors[1]
