@@ -46,6 +46,44 @@ def _site_packages(venv):
     return "{}/lib/python{}/site-packages".format(venv, version("python"))
 
 
+def _shared_site():
+    return _site_packages(SHARED_VENV)
+
+
+def _shared_torch_image():
+    """containers/base:torch, the layer of torch and its CUDA wheels that every backend's
+    stack builds on (images_data.py: SHARED_DISTS)."""
+    pex_binary(
+        name="shared-torch-env",
+        dependencies=["3rdparty/python:shared-torch"],
+        resolve=image_resolve(SHARED_TORCH_FROM),
+        layout="packed",
+        include_tools=True,
+        execution_mode="venv",
+        description="torch and its CUDA wheels, installed into {}".format(SHARED_VENV),
+    )
+    docker_image(
+        name="torch",
+        instructions=_render(
+            SHARED_TORCH_TEMPLATE,
+            base=_base_address("runtime", IMAGE_PLATFORM),
+            pex="containers.base/shared-torch-env.pex",
+            shared_venv=SHARED_VENV,
+        ),
+        dependencies=[":shared-torch-env"],
+        sbom=True,
+        sbom_installs={_shared_site(): ["containers.base/shared-torch-env.pex"]},
+        # No commit in its tags or labels: a new commit alone never rebuilds it.
+        image_tags=["torch-{}".format(version("torch"))],
+        image_labels={BUILT_BY_LABEL: "containers/base:torch"},
+        skip_push=True,
+        build_network="none",
+        build_platform=IMAGE_PLATFORM,
+        description="torch {} and its CUDA wheels in {}: the one layer every backend's stack "
+        "shares (not published)".format(version("torch"), SHARED_VENV),
+    )
+
+
 def _stage_installs(stage, venv, pex=None):
     """The stage's `sbom_installs`: the dev-tools PEX (dev) and the stage's wheels, installed
     into `venv`, as the build context holds them."""
@@ -116,6 +154,15 @@ def image_requirements():
                 resolve=resolve,
                 dependencies=[_lockfile_target(resolve)],
             )
+    # The shared torch layer's requirement (containers/base:torch), in one backend's resolve:
+    # the lockfiles agree on SHARED_DISTS (tests/python/build_graph/images_data_test.py).
+    resolve = image_resolve(SHARED_TORCH_FROM)
+    python_requirement(
+        name="shared-torch",
+        requirements=["torch==" + version("torch")],
+        resolve=resolve,
+        dependencies=[_lockfile_target(resolve)],
+    )
 
 
 def _base_address(flavour, platform):
@@ -174,6 +221,7 @@ def dynamo_base():
             ),
             **({"platforms": list(platforms)} if multiarch else {"build_platform": platforms[0]}),
         )
+    _shared_torch_image()
 
 
 def _base_rootfs(name, arch, extra_packages, flavour):
@@ -244,10 +292,14 @@ def dynamo_backend_images(backend):
         name="stack",
         instructions=_render(
             STACK_TEMPLATE,
-            base=_base_address("runtime", IMAGE_PLATFORM),
+            base="containers/base:torch",
             pex=pex_dir + "/python-env.pex",
+            dropper=SHARED_DROPPER,
+            dropper_mount=DROPPER_MOUNT,
+            shared_site=_shared_site(),
+            shared=" ".join("{}=={}".format(name, pin) for name, pin in shared_dists()),
         ),
-        dependencies=[":python-env"],
+        dependencies=[":python-env", "containers/build-inputs:drop-shared-dists"],
         # Its SBOM (which the runtime's derives from) is the base's plus the PEX's
         # distributions: made on the host, no container run.
         sbom=True,

@@ -30,20 +30,43 @@ RUN apt-get update \\
  && rm -rf /var/lib/apt/lists/*
 """
 
+# The shared torch layer (`containers/base:torch`): torch and its CUDA wheels (SHARED_DISTS,
+# images_data.py) in a venv of their own on the runtime base, which every backend's `stack`
+# builds on, so that all stacks share this one layer. Its PEX is bind-mounted, never copied.
+# PEX_ROOT is a temporary directory, removed in the same RUN: pex venv hard-links the venv's
+# files to the PEX_ROOT's unpacked wheels, and a PEX_ROOT left in /root/.pex would keep in the
+# layer whatever the venv no longer holds (the stack's dropped torch, 5.4 GB measured).
+SHARED_TORCH_TEMPLATE = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+RUN --mount=type=bind,source={pex},target=/tmp/shared-torch.pex \\
+    PEX_ROOT=/tmp/pex-root PEX_TOOLS=1 python{python} /tmp/shared-torch.pex \\
+      venv --collisions-ok --compile {shared_venv} \\
+ && rm -rf /tmp/pex-root \\
+ && {shared_venv}/bin/python -c "import torch" \\
+ && chown -R root:root {shared_venv}
+"""  # noqa: E501
+
 # The `<backend>:stack` image: the backend's Python environment, its Pants-built PEX
-# installed as a venv on the base. The PEX is bind-mounted, not copied, so it never lands in
-# a layer; the build runs with no network. An image of its own (not published) so that the
-# runtime image's build context holds only the first-party wheels: the PEX is gigabytes,
-# which every runtime build would otherwise send to the engine. It is rebuilt only when its
-# lockfile or the base changes.
+# installed as a venv on the shared torch layer. The PEX is bind-mounted, not copied, so it
+# never lands in a layer; the build runs with no network. The same RUN removes from the venv
+# what the shared layer holds (drop_shared_dists.py, which also writes the `.pth` file that
+# puts the shared venv after this one on sys.path), so this layer never stores torch again.
+# An image of its own (not published) so that the runtime image's build context holds only
+# the first-party wheels: the PEX is gigabytes, which every runtime build would otherwise
+# send to the engine. It is rebuilt only when its lockfile or the image below changes.
 STACK_TEMPLATE = """
 ARG BASE_IMAGE={base}
 FROM $BASE_IMAGE
 RUN --mount=type=bind,source={pex},target=/tmp/python-env.pex \\
-    PEX_TOOLS=1 python{python} /tmp/python-env.pex venv --collisions-ok --compile {venv} \\
- && {venv}/bin/python -c "import dynamo" \\
+    --mount=type=bind,source={dropper},target={dropper_mount} \\
+    PEX_ROOT=/tmp/pex-root PEX_TOOLS=1 python{python} /tmp/python-env.pex \\
+      venv --collisions-ok --compile {venv} \\
+ && rm -rf /tmp/pex-root \\
+ && {venv}/bin/python {dropper_mount} {shared_site} {shared} \\
+ && {venv}/bin/python -c "import dynamo, torch; assert torch.__file__.startswith('{shared_site}/')" \\
  && chown -R root:root {venv}
-"""
+"""  # noqa: E501
 
 RUNTIME_TEMPLATE = """
 ARG BASE_IMAGE={base}
@@ -65,7 +88,9 @@ USER {uid}
 WORKDIR /home/{user}
 """
 
-# Developer tools in their own venv that also sees the runtime venv's packages (.pth).
+# Developer tools in their own venv that also sees the runtime venv's packages: its .pth runs
+# site.addsitedir() on the runtime's site-packages, so that the runtime's own .pth (the shared
+# torch venv) is read too (a plain path line would not read it).
 # (One of its shell lines is longer than ruff's limit, hence the noqa.)
 DEV_TEMPLATE = """
 ARG BASE_IMAGE={base}
@@ -74,7 +99,7 @@ USER 0
 RUN --mount=type=bind,source={pex},target=/tmp/dev-tools.pex \\
     PEX_TOOLS=1 python{python} /tmp/dev-tools.pex venv --collisions-ok {dev_venv} \\
  && {dev_venv}/bin/python -c "import site; print(site.getsitepackages()[0])" > /tmp/sp \\
- && {venv}/bin/python -c "import site; print(site.getsitepackages()[0])" > "$(cat /tmp/sp)/dynamo-runtime.pth" \\
+ && {venv}/bin/python -c "import site; print('import site; site.addsitedir(%r)' % site.getsitepackages()[0])" > "$(cat /tmp/sp)/dynamo-runtime.pth" \\
  && rm /tmp/sp
 {wheels}
 ENV PATH={dev_venv}/bin:$PATH DYNAMO_STAGE=dev
@@ -108,3 +133,6 @@ WHEEL_DIR = "wheels"  # the native_wheel targets' output_path, in the build cont
 WHEEL_INSTALLER = "containers/build-inputs/install_wheels.py"
 WHEEL_MOUNT = "/tmp/wheels"
 INSTALLER_MOUNT = "/tmp/install_wheels.py"
+# The stack's script that leaves the shared distributions to the shared torch layer.
+SHARED_DROPPER = "containers/build-inputs/drop_shared_dists.py"
+DROPPER_MOUNT = "/tmp/drop_shared_dists.py"

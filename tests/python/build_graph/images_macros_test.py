@@ -57,8 +57,12 @@ def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: Rule
     stack = instructions(rule_runner, Address("containers/vllm", target_name="stack"))
     runtime = instructions(rule_runner, Address("containers/vllm", target_name="runtime"))
     dev = instructions(rule_runner, Address("containers/vllm", target_name="dev"))
-    assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in stack
+    # Every stack is on the one shared torch layer, itself on the runtime base.
+    assert "ARG BASE_IMAGE=containers/base:torch" in stack
     assert "source=containers.vllm/python-env.pex" in stack
+    torch = instructions(rule_runner, Address("containers/base", target_name="torch"))
+    assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in torch
+    assert "source=containers.base/shared-torch-env.pex" in torch
     # The runtime image's build context holds no PEX: the stack is an image of its own.
     assert "ARG BASE_IMAGE=containers/vllm:stack" in runtime
     assert ".pex" not in runtime
@@ -165,7 +169,7 @@ def test_every_backend_has_every_stage_each_on_the_one_below(rule_runner: RuleRu
     with_prelude(rule_runner)
     for backend in BUILDABLE:
         here = Address(f"containers/{backend}", target_name="stack")
-        assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in instructions(rule_runner, here)
+        assert "ARG BASE_IMAGE=containers/base:torch" in instructions(rule_runner, here)
         for stage, below in zip(STAGES, ("stack", *STAGES)):
             above = instructions(rule_runner, Address(f"containers/{backend}", target_name=stage))
             assert f"ARG BASE_IMAGE=containers/{backend}:{below}" in above
@@ -347,3 +351,22 @@ def test_a_data_mistake_fails_when_build_files_are_read_naming_its_file(mistake:
         assert f"{path}: " in message and "Fix: " in message, message
         for fragment in expected:
             assert fragment in message, message
+
+
+def test_each_stack_leaves_the_shared_distributions_to_the_torch_layer(
+    rule_runner: RuleRunner,
+) -> None:
+    """The stacks install their whole PEX and drop, in the same RUN, what containers/base:torch
+    holds; the torch layer's PEX is locked in one backend's resolve (images_data.py)."""
+    with_prelude(rule_runner)
+    shared = " ".join(f"{name}=={pin}" for name, pin in DATA.shared_dists())
+    for backend in BUILDABLE:
+        stack = Address(f"containers/{backend}", target_name="stack")
+        text = instructions(rule_runner, stack)
+        assert f"/tmp/drop_shared_dists.py {DATA.SHARED_VENV}/lib/python3.11/site-packages " \
+            f"{shared}" in text
+        assert "containers/build-inputs:drop-shared-dists" in (
+            rule_runner.get_target(stack)[Dependencies].value
+        )
+    requirement = rule_runner.get_target(Address("3rdparty/python", target_name="shared-torch"))
+    assert requirement[PythonResolveField].value == DATA.image_resolve(DATA.SHARED_TORCH_FROM)
