@@ -303,7 +303,14 @@ def dynamo_backend_images(backend):
         # Its SBOM (which the runtime's derives from) is the base's plus the PEX's
         # distributions: made on the host, no container run.
         sbom=True,
-        sbom_installs={_site_packages(VENV): [pex_dir + "/python-env.pex"]},
+        # What drop_shared_dists.py removes again is listed by containers/base:torch's SBOM.
+        sbom_installs={
+            _site_packages(VENV): [pex_dir + "/python-env.pex"]
+            + [
+                "!{}/python-env.pex/.deps/{}-{}-*.whl".format(pex_dir, name.replace("-", "_"), pin)
+                for name, pin in shared_dists()
+            ]
+        },
         # No commit in its tags or labels: a new commit alone never rebuilds it.
         image_tags=["stack-{}".format(version("dynamo"))],
         image_labels={BUILT_BY_LABEL: here + ":stack"},

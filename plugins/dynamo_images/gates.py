@@ -357,7 +357,10 @@ async def derived_sbom(request: ImageSbomRequest) -> SbomContents:
         DockerBuildContext, DockerBuildContextRequest(request.address, build_upstream_images=True)
     )
     upstream_ids = sorted(set(context.upstream_image_ids))
-    patterns = sorted({p for paths in request.installs.values() for p in paths})
+    # (`!GLOB`: files left out by the collector; they are inside an archive already listed.)
+    patterns = sorted(
+        {p for paths in request.installs.values() for p in paths if not p.startswith("!")}
+    )
     sboms, archives, collector_digest, pythons, facts = await MultiGet(
         Get(DigestContents, DigestSubset(context.digest, PathGlobs([f"**/*.{SBOM_ENDING}"]))),
         Get(

@@ -196,13 +196,22 @@ def wheel_files(path):
 def archived_distributions(site, patterns):
     """The components of the distributions in the files `patterns` match (globs), once
     installed into `site`: what pip, `pex venv` and install_wheels.py (containers/build-inputs)
-    install is the wheel's own `<name>-<version>.dist-info` directory, METADATA included."""
+    install is the wheel's own `<name>-<version>.dist-info` directory, METADATA included.
+    A pattern `!GLOB` leaves out the wheels GLOB matches (a packed PEX's `.deps` entries that
+    the instructions remove again); it must match one."""
     components = []
-    for pattern in patterns:
+    excluded = set()
+    for pattern in (p[1:] for p in patterns if p.startswith("!")):
+        paths = glob.glob(pattern)
+        if not paths:
+            sys.exit(f"!{pattern}: matches no file")
+        excluded.update(os.path.normpath(path) for path in paths)
+    for pattern in (p for p in patterns if not p.startswith("!")):
         paths = sorted(glob.glob(pattern))
         if not paths:
             sys.exit(f"{pattern}: matches no file")
-        for wheel in (wheel for path in paths for wheel in wheel_files(path)):
+        wheels = (wheel for path in paths for wheel in wheel_files(path))
+        for wheel in (w for w in wheels if os.path.normpath(w) not in excluded):
             with zipfile.ZipFile(wheel) as archive:
                 metadata_files = [
                     n for n in archive.namelist()

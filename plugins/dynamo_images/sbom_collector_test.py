@@ -52,3 +52,18 @@ def test_wheels_and_a_packed_pex_are_listed_where_they_install(tmp_path: Path) -
 def test_a_path_that_matches_nothing_fails_naming_it(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="wheels/missing-\\*.whl: matches no file"):
         archived_distributions(SITE, [str(tmp_path / "wheels/missing-*.whl")])
+
+
+def test_a_bang_glob_leaves_out_the_pex_entries_it_matches(tmp_path: Path) -> None:
+    pex = tmp_path / "env.pex"
+    for name, version in (("torch", "2.11.0"), ("dynamo", "1.4.2")):
+        write_wheel(
+            pex / f".deps/{name}-{version}-py3-none-any.whl",
+            f"{name}-{version}.dist-info",
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        )
+    (pex / "PEX-INFO").write_text("{}")
+    listed = archived_distributions(SITE, [str(pex), f"!{pex}/.deps/torch-2.11.0-*.whl"])
+    assert [c["name"] for c in listed] == ["dynamo"]
+    with pytest.raises(SystemExit, match="matches no file"):
+        archived_distributions(SITE, [str(pex), f"!{pex}/.deps/triton-*.whl"])

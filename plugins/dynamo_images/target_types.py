@@ -94,12 +94,14 @@ class DockerImageSbomInstallsField(DictStringToStringSequenceField):
         What the image's own instructions install, for an image whose base is another
         `docker_image` of this repo with `sbom=True`: `{site-packages directory in the image:
         [build-context paths of the wheels and packed PEX files installed there]}`; a path
-        may be a glob (`wheels/dynamo_imagekit-*.whl`). With `sbom=True`, the image's SBOM is
-        then made on the host, with no container run: its base image's SBOM plus the Python
-        distributions of those files (name, version, license from their METADATA), each at
-        the `.dist-info` an install puts there. A promise: the instructions must install
-        exactly that (Python distributions, nothing else); an image whose contents the host
-        cannot know leaves it unset and gets its packages listed by running the image.
+        may be a glob (`wheels/dynamo_imagekit-*.whl`), and `!GLOB` leaves out the wheels it
+        matches (a packed PEX's `.deps` entries that the instructions remove again). With
+        `sbom=True`, the image's SBOM is then made on the host, with no container run: its
+        base image's SBOM plus the Python distributions of those files (name, version,
+        license from their METADATA), each at the `.dist-info` an install puts there. A
+        promise: the instructions must install exactly that (Python distributions, nothing
+        else); an image whose contents the host cannot know leaves it unset and gets its
+        packages listed by running the image.
         """
     )
 
