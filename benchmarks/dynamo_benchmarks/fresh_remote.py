@@ -33,6 +33,7 @@ from pathlib import Path
 
 from dynamo_workspaces.engines import SecondEngine, logging_docker
 from dynamo_workspaces.proxy import CountingProxy
+from dynamo_workspaces.records import HiddenRecords
 from dynamo_workspaces.registry import (
     KEY_REPOSITORY,
     RegistryLog,
@@ -46,33 +47,9 @@ from dynamo_workspaces.workspace import Workspace
 from dynamo_benchmarks import layers
 from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild, log
 
-RECORDS_DIR = Path("/tmp/dynamo-image-records")  # dynamo_images.image_cache.RECORDS_DIR
-
 
 def addresses(backends: tuple[str, ...], stages: tuple[str, ...]) -> list[str]:
     return [f"containers/{b}:{s}" for b in backends for s in stages]
-
-
-class HiddenRecords:
-    """This machine's image records of the given image IDs, moved aside while the new machine
-    runs (on this machine): it must get them from the remote cache, as another machine would.
-    Put back afterwards, whatever happens."""
-
-    def __init__(self, image_ids: set[str]):
-        self.moved: list[tuple[Path, Path]] = []
-        self.image_ids = image_ids
-
-    def __enter__(self) -> HiddenRecords:
-        for record in RECORDS_DIR.iterdir() if RECORDS_DIR.is_dir() else ():
-            if record.is_file() and record.read_text().strip() in self.image_ids:
-                hidden = record.with_name(record.name + ".fresh-remote")
-                record.rename(hidden)
-                self.moved.append((hidden, record))
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        for hidden, record in self.moved:
-            hidden.rename(record)
 
 
 @dataclasses.dataclass

@@ -161,8 +161,8 @@ def markdown(results: dict) -> str:
         "# Build performance: Pants vs a plain Docker baseline",
         "",
         f"Run of {env['date']} on {env['machine']}, commit `{env['commit']}`, backend "
-        f"`{results['backend']}`; medians of {results['repeat']} runs (cold and fresh-remote: "
-        "one run each). Command: "
+        f"`{results['backend']}`; medians of {results['repeat']} runs (cold: one run; "
+        "fresh-remote: as many rounds of its three ways). Command: "
         f"`{results['command']}`.",
         "",
         "## Targets",
