@@ -15,8 +15,8 @@ each of three ways of getting the same images, timed:
   pull      a plain `docker pull` of our images from the same registry: the floor
 
 Each way also reports what it downloaded: from the registry (its access log) and from the
-REAPI store (a byte-counting proxy; ours alone uses it: with `cache_content_behavior =
-"validate"`, a few MB; with the default `fetch`, also the PEX the stack was built from). The
+REAPI store (a byte-counting proxy; ours alone uses it: a few MB, as its hits are validated,
+not fetched, so the PEX the stack was built from stays in the cache). The
 layers of our images, read from the registry, show what a family shares: the sum of each
 image's layers against the unique layers, and what ours actually pulled. The three ways take
 turns, `repeat` rounds.
