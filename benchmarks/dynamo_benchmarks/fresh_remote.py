@@ -15,8 +15,8 @@ each of three ways of getting the same images, timed:
   pull      a plain `docker pull` of our images from the same registry: the floor
 
 Each way also reports what it downloaded: from the registry (its access log) and from the
-REAPI store (a byte-counting proxy; ours alone uses it: with `cache_content_behavior =
-"validate"`, a few MB; with the default `fetch`, also the PEX the stack was built from). The
+REAPI store (a byte-counting proxy; ours alone uses it: a few MB, as its hits are validated,
+not fetched, so the PEX the stack was built from stays in the cache). The
 layers of our images, read from the registry, show what a family shares: the sum of each
 image's layers against the unique layers, and what ours actually pulled. The three ways take
 turns, `repeat` rounds.
@@ -33,6 +33,7 @@ from pathlib import Path
 
 from dynamo_workspaces.engines import SecondEngine, logging_docker
 from dynamo_workspaces.proxy import CountingProxy
+from dynamo_workspaces.records import HiddenRecords
 from dynamo_workspaces.registry import (
     KEY_REPOSITORY,
     RegistryLog,
@@ -46,33 +47,9 @@ from dynamo_workspaces.workspace import Workspace
 from dynamo_benchmarks import layers
 from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild, log
 
-RECORDS_DIR = Path("/tmp/dynamo-image-records")  # dynamo_images.image_cache.RECORDS_DIR
-
 
 def addresses(backends: tuple[str, ...], stages: tuple[str, ...]) -> list[str]:
     return [f"containers/{b}:{s}" for b in backends for s in stages]
-
-
-class HiddenRecords:
-    """This machine's image records of the given image IDs, moved aside while the new machine
-    runs (on this machine): it must get them from the remote cache, as another machine would.
-    Put back afterwards, whatever happens."""
-
-    def __init__(self, image_ids: set[str]):
-        self.moved: list[tuple[Path, Path]] = []
-        self.image_ids = image_ids
-
-    def __enter__(self) -> HiddenRecords:
-        for record in RECORDS_DIR.iterdir() if RECORDS_DIR.is_dir() else ():
-            if record.is_file() and record.read_text().strip() in self.image_ids:
-                hidden = record.with_name(record.name + ".fresh-remote")
-                record.rename(hidden)
-                self.moved.append((hidden, record))
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        for hidden, record in self.moved:
-            hidden.rename(record)
 
 
 @dataclasses.dataclass

@@ -161,8 +161,8 @@ def markdown(results: dict) -> str:
         "# Build performance: Pants vs a plain Docker baseline",
         "",
         f"Run of {env['date']} on {env['machine']}, commit `{env['commit']}`, backend "
-        f"`{results['backend']}`; medians of {results['repeat']} runs (cold and fresh-remote: "
-        "one run each). Command: "
+        f"`{results['backend']}`; medians of {results['repeat']} runs (cold: one run; "
+        "fresh-remote: as many rounds of its three ways). Command: "
         f"`{results['command']}`.",
         "",
         "## Targets",
@@ -203,7 +203,9 @@ def plot_scenarios(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = scenario_rows(results)
-    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.75 * len(rows)))
+    # At least 2.4 inches: a report of one scenario (fresh-remote alone) still has room for
+    # its three bars, the title and the legend.
+    fig, ax = plt.subplots(figsize=(9, max(2.4, 0.9 + 0.75 * len(rows))))
     for i, row in enumerate(rows):
         scenario = results["scenarios"][row["name"]]
         bars = (
@@ -232,7 +234,7 @@ def plot_scenarios(results: dict, path: Path) -> None:
         f"{results['backend']}: ours (Pants) vs plain Docker baseline (pull: plain `docker pull`)"
     )
     ax.set_xlim(right=ax.get_xlim()[1] * 3)  # room for the labels
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The team's shared caches (docs/caching.md), started and stopped with one command:
 #
-#   src/python/dynamo_team_caches/team-caches.sh start|stop|status|verify|settings
+#   src/python/dynamo_team_caches/team-caches.sh start|stop|status|verify|settings|bgd-key
 #
 #   start     start the three servers (the BuildGrid PEX is built once, then reused while
-#             3rdparty/python/team-caches.lock is unchanged); after a crash, verify first
+#             what it is built from is unchanged); after a crash, verify first
 #   stop      stop them (Redis saves its data on the way out)
 #   status    for each cache: up or down, entries, size on disk, limit
 #   verify    remove CAS blobs whose content does not match their digest, and say which
 #   settings  the client settings (DYNAMO_REMOTE_CACHE, SCCACHE_REDIS_ENDPOINT,
 #             DYNAMO_IMAGE_CACHE)
+#   bgd-key   the sha256 of what the BuildGrid PEX is built from (3rdparty/python/
+#             team-caches.lock and the server's sources beside this script): a PEX in the
+#             data dir is reused while its recorded key (bgd.pex.key) is this one
 #
 # * BuildGrid (REAPI: CAS + ActionCache, from PyPI through the `team-caches` resolve) for Pants'
 #   remote cache: disk CAS under $DATA_DIR/cas; the action cache in Redis (database 1), so it
@@ -42,8 +45,9 @@ redis_port="${TEAM_CACHES_REDIS_PORT:-6379}"
 registry_port="${TEAM_CACHES_REGISTRY_PORT:-5000}"
 redis_maxmemory="${TEAM_CACHES_REDIS_MAXMEMORY:-4gb}"
 bgd="${TEAM_CACHES_BGD:-}"
-# What the bgd PEX is built from: a PEX in the data dir is reused while this file is unchanged.
+# What the bgd PEX is built from: a PEX in the data dir is reused while these are unchanged.
 bgd_lockfile="$repo_root/3rdparty/python/team-caches.lock"
+bgd_sources="$repo_root/src/python/dynamo_team_caches"
 # Redis databases: sccache uses 0 (its default), BuildGrid's action cache 1.
 sccache_db=0
 action_cache_db=1
@@ -108,34 +112,39 @@ registry_config() {
     --port "$registry_port"
 }
 
-lockfile_sha256() {
+bgd_key() {
   [[ -f "$bgd_lockfile" ]] || die "$bgd_lockfile is missing; give a built PEX with TEAM_CACHES_BGD"
-  sha256sum "$bgd_lockfile" | cut -c1-64
+  {
+    cat "$bgd_lockfile"
+    find "$bgd_sources" -maxdepth 1 -name '*.py' ! -name '*_test.py' -print0 | sort -z |
+      xargs -0 -r cat
+  } | sha256sum | cut -c1-64
 }
 
-# The bgd PEX to run: TEAM_CACHES_BGD, else the one in the data dir while the lockfile it was
-# built from is unchanged (its sha256 is kept beside it), else a new build.
+# The bgd PEX to run: TEAM_CACHES_BGD, else the one in the data dir while what it was built
+# from is unchanged (bgd_key, kept beside it), else a new build.
 find_bgd() {
   if [[ -n "$bgd" ]]; then
     [[ -f "$bgd" ]] || die "bgd PEX '$bgd' does not exist; build it with ./pants package $bgd_target"
     return
   fi
   local want have
-  want="$(lockfile_sha256)"
-  have="$(cat "$data_dir/bgd.pex.lock-sha256" 2>/dev/null || true)"
+  want="$(bgd_key)"
+  have="$(cat "$data_dir/bgd.pex.key" 2>/dev/null || true)"
   if [[ -f "$data_dir/bgd.pex" && "$have" == "$want" ]]; then
     bgd="$data_dir/bgd.pex"
-    say "reusing $bgd (team-caches.lock unchanged)"
+    say "reusing $bgd (team-caches.lock and the server's sources unchanged)"
     return
   fi
   if [[ -f "$data_dir/bgd.pex" ]]; then
-    say "team-caches.lock changed since $data_dir/bgd.pex was built: rebuilding it"
+    say "team-caches.lock or the server's sources changed since $data_dir/bgd.pex was built:" \
+      "rebuilding it"
   fi
   say "building BuildGrid's server (./pants package $bgd_target)"
   (cd "$repo_root" && ./pants package "$bgd_target" >&2)
   cp "$bgd_dist" "$data_dir/bgd.pex.tmp"
   mv "$data_dir/bgd.pex.tmp" "$data_dir/bgd.pex"
-  echo "$want" >"$data_dir/bgd.pex.lock-sha256"
+  echo "$want" >"$data_dir/bgd.pex.key"
   bgd="$data_dir/bgd.pex"
 }
 
@@ -316,6 +325,7 @@ case "$command" in
   status) status ;;
   verify) verify ;;
   settings) settings ;;
+  bgd-key) bgd_key ;;
   help | -h | --help) usage ;;
   *) say "unknown command '$command'"; usage ;;
 esac

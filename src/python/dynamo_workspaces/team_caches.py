@@ -71,6 +71,15 @@ class TeamCaches:
             timeout=180,
         )
 
+    def adopt_bgd(self, pex: Path) -> None:
+        """Puts a built bgd PEX in the data dir as if `start` had built it (with its key), so
+        that `start` reuses it: no Pants run inside a test."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(pex, self.data_dir / "bgd.pex")
+        key = self.script("bgd-key")
+        assert key.returncode == 0, key.stderr
+        (self.data_dir / "bgd.pex.key").write_text(key.stdout)
+
     def start(self) -> subprocess.CompletedProcess:
         """Starts the servers, and stops them when this process ends, however it ends (a test
         runner killed on a timeout runs no teardown)."""

@@ -11,9 +11,7 @@ case builds, with one warning, and never uses an image it cannot verify.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import subprocess
 import tempfile
 import uuid
@@ -23,15 +21,14 @@ from pathlib import Path
 import pytest
 from dynamo_workspaces.engines import SecondEngine, logging_docker
 from dynamo_workspaces.proxy import CountingProxy
+from dynamo_workspaces.records import RECORDS_DIR
 from dynamo_workspaces.registry import KEY_REPOSITORY, family_layers, image_layers, key_tags
 from dynamo_workspaces.team_caches import TeamCaches, free_port, remote_env
 from dynamo_workspaces.workspace import PantsRun, Workspace, tail
 from image_cache.cutting_proxy import CuttingProxy
 
 BGD_PEX = Path("team-caches/bgd.pex")  # runtime_package_dependencies
-LOCKFILE = Path("3rdparty/python/team-caches.lock")
 DOCKER = "/usr/bin/docker"
-RECORDS_DIR = "/tmp/dynamo-image-records"  # dynamo_images.image_cache.RECORDS_DIR
 
 CAT_C = r"""
 #include <stdio.h>
@@ -44,6 +41,7 @@ int main(int argc, char **argv) {
 }
 """
 MESSAGE = "an image that travelled\n"
+BULK_BYTES = 32 * 1024 * 1024
 CHAIN = ("tool", "app")
 
 
@@ -51,11 +49,19 @@ def chain_build(repository: str) -> str:
     return f'''
 file(name="cat", source="cat")
 file(name="message", source="message.txt")
+# A process output in the build context that never lands in a layer, as the stacks' PEX:
+# the image's key needs its digest, a machine that pulls the image never needs its bytes.
+shell_command(
+    name="bulk",
+    command="head -c {BULK_BYTES} /dev/zero > bulk.bin",
+    tools=["head"],
+    output_files=["bulk.bin"],
+)
 docker_image(
     name="tool",
     repository="{repository}/tool",
     instructions=["FROM scratch", "COPY chain/cat /cat"],
-    dependencies=[":cat"],
+    dependencies=[":cat", ":bulk"],
 )
 docker_image(
     name="app",
@@ -96,11 +102,8 @@ def warnings(log: str) -> list[str]:
 @pytest.fixture(scope="module")
 def caches(tmp_path_factory) -> Iterator[TeamCaches]:
     """BuildGrid, Redis and the registry on free ports, with the bgd PEX this test run built."""
-    data_dir = tmp_path_factory.mktemp("team-caches")
-    shutil.copy(BGD_PEX, data_dir / "bgd.pex")
-    sha256 = hashlib.sha256(LOCKFILE.read_bytes()).hexdigest()
-    (data_dir / "bgd.pex.lock-sha256").write_text(f"{sha256}\n")
-    caches = TeamCaches(data_dir, free_port(), free_port())
+    caches = TeamCaches(tmp_path_factory.mktemp("team-caches"), free_port(), free_port())
+    caches.adopt_bgd(BGD_PEX)
     started = caches.start()
     assert started.returncode == 0, started.stderr
     yield caches
@@ -147,7 +150,7 @@ def written(caches: TeamCaches, cat: Path, repository: str, tmp_path_factory) ->
     pushed = key_tags(caches.registry)
     assert sorted(pushed.values()) == sorted(ids.values()), pushed
     # The records' files are this machine's; the new machine gets them from the remote cache.
-    for record in Path(RECORDS_DIR).iterdir():
+    for record in RECORDS_DIR.iterdir():
         if record.read_text().strip() in ids.values():
             record.unlink()
     return ids
@@ -165,7 +168,7 @@ def engine() -> Iterator[SecondEngine]:
 
 def read_on_engine(
     engine: SecondEngine, caches: TeamCaches, repository: str, cat: Path, parent: Path,
-    registry: str | None = None,
+    registry: str | None = None, remote_cache: str | None = None,
 ) -> tuple[PantsRun, Workspace, list[str]]:
     """A new machine (a fresh workspace on a wiped engine B) packages the chain, reading the
     team caches: its run, workspace and the docker commands it ran."""
@@ -180,6 +183,8 @@ def read_on_engine(
     }
     if registry:
         env["DYNAMO_IMAGE_CACHE"] = registry
+    if remote_cache:
+        env["DYNAMO_REMOTE_CACHE"] = remote_cache
     run = workspace.pants("package", "chain:tool", "chain:app", env=env)
     assert run.returncode == 0, tail(run.log)
     commands = log.read_text().splitlines() if log.exists() else []
@@ -202,14 +207,22 @@ def test_a_new_machine_pulls_every_image_and_builds_none(
     written: dict[str, str], engine: SecondEngine, caches: TeamCaches, repository: str,
     cat: Path, tmp_path: Path,
 ) -> None:
-    # The registry through a proxy that counts what the new machine downloads.
+    # The registry and the remote cache through proxies that count what the new machine
+    # downloads.
     proxy = CountingProxy(("127.0.0.1", caches.registry_port)).start()
+    reapi = CountingProxy(("127.0.0.1", caches.reapi_port)).start()
     try:
         run, workspace, commands = read_on_engine(
-            engine, caches, repository, cat, tmp_path, registry=proxy.address
+            engine, caches, repository, cat, tmp_path, registry=proxy.address,
+            remote_cache=f"grpc://{reapi.address}",
         )
     finally:
         proxy.stop()
+        reapi.stop()
+    # Without the bytes: the bulk output is in `tool`'s key by its digest, and the remote
+    # cache is asked only whether it exists (cache_content_behavior = "validate").
+    print(f"remote cache: {reapi.received} bytes to the new machine")
+    assert 0 < reapi.received < BULK_BYTES / 4, reapi.received
     assert not ran(commands, "build"), commands
     assert len(ran(commands, "pull")) == len(CHAIN), commands
     # A family at once: `app` is `tool` plus a layer; pulled after `tool`, it fetched only that
