@@ -182,6 +182,12 @@ start() {
     if [[ -n "$bgd" && "$(bgd_config)" != "$(cat "$data_dir/bgd.yml" 2>/dev/null)" ]]; then
       say "warning: it runs an older configuration than this script writes; run stop, then start"
     fi
+    # And with the server this script would build now (verified_storage.py changed it once).
+    if [[ -z "${TEAM_CACHES_BGD:-}" ]] \
+      && [[ "$(cat "$data_dir/bgd.pex.key" 2>/dev/null)" != "$(bgd_key)" ]]; then
+      say "warning: it runs a server built from an older team-caches.lock or older sources;" \
+        "run stop, then start"
+    fi
   else
     answers "$(client_host)" "$reapi_port" && die "port $reapi_port is taken; set TEAM_CACHES_REAPI_PORT"
     if [[ -f "$bgd_pid" ]]; then

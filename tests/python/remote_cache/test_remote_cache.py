@@ -4,10 +4,9 @@ Each workspace is a fresh copy of the repo with its own local store and named ca
 second machine would see. The first workspace (CI) fills the shared caches; the others must be
 served from them, after a restart of both servers too; corrupted entries must never be used
 (the server finds them; `team-caches.sh verify` finds bit rot) and one writer build must heal
-them. Tests that kill servers get
-caches of their own, and every test leaves the shared caches as good as it found them, so the
-tests pass alone and in any order. Assertions are on counts (Pants' `--stats-log` counters,
-sccache's statistics) and on the bytes built, never on time.
+them. Tests that kill servers get caches of their own, and every test leaves the shared caches
+as good as it found them, so the tests pass alone and in any order. Assertions are on counts
+(Pants' `--stats-log` counters, sccache's statistics) and on the bytes built, never on time.
 """
 
 from __future__ import annotations
