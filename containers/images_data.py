@@ -192,17 +192,18 @@ STAGE_WHEELS = (
 )
 
 # One copy of torch and its CUDA wheels for the whole family: `containers/base:torch` installs
-# them (a PEX of `torch==<torch>` from the SHARED_TORCH_FROM backend's resolve) into
+# them (a PEX of shared_requirements(), locked in a resolve of their own, SHARED_RESOLVE) into
 # SHARED_VENV, on the runtime base, and every backend's `stack` builds FROM that image. Its
 # layer is then the same layer (the same digest) under every stack: a machine stores it once
 # and a pull of a second backend skips it. Each stack's venv sees it through a `.pth` file
 # and never writes those distributions into its own layer (it installs its whole PEX and
 # removes SHARED_DISTS again in the same RUN: containers/build-inputs/drop_shared_dists.py).
-# So every backend's lockfile must pin each of SHARED_DISTS at the version listed here:
-# tests/python/build_graph/images_data_test.py fails naming the backend, the distribution
-# and both versions otherwise (shared_pin_errors() below). A pin bump in one backend that keeps
-# these rebuilds only that backend; bumping one of these is a bump for every backend.
-SHARED_TORCH_FROM = "dynamo"
+# So every backend's lockfile, and SHARED_RESOLVE's, must pin each of SHARED_DISTS at the
+# version listed here: tests/python/build_graph/images_data_test.py fails naming the
+# lockfile, the distribution and both versions otherwise (shared_pin_errors() below). The
+# shared layer's lockfile is its own, so a pin bump in one backend rebuilds only that backend
+# (not base:torch under every stack); bumping one of these is a bump for every backend.
+SHARED_RESOLVE = "images-torch"
 SHARED_VENV = "/opt/dynamo/shared-venv"
 # SHARED_DISTS, read through shared_dists(): (distribution, version) of torch, triton and the
 # CUDA wheels torch 2.11 pins (4.7-5.7 GB of every image). Distributions whose versions
@@ -245,22 +246,38 @@ def _canonical(name):
     return "".join("-" if c in "_." else c for c in name.lower())
 
 
-def shared_pin_errors(backend, pins):
-    """Why `backend`'s lockfile (`pins`: {distribution: version}) disagrees with SHARED_DISTS:
+def shared_requirements():
+    """The requirements of SHARED_RESOLVE (3rdparty/python:shared-torch): each of SHARED_DISTS
+    pinned, so that its lockfile cannot drift from the backends' (torch pins its CUDA wheels
+    exactly, but not sympy or networkx). The CUDA wheels only exist for Linux."""
+    return ["torch==" + version("torch")] + [
+        f"{name}=={pin}; platform_system == 'Linux'"
+        for name, pin in shared_dists()
+        if name != "torch"
+    ]
+
+
+def image_resolves():
+    """Every images resolve in pants.toml's [python.resolves]: one per buildable backend, and
+    the shared torch layer's."""
+    return [image_resolve(backend) for backend in buildable_backends()] + [SHARED_RESOLVE]
+
+
+def shared_pin_errors(resolve, pins):
+    """Why `resolve`'s lockfile (`pins`: {distribution: version}) disagrees with SHARED_DISTS:
     one message per distribution, naming both versions and the fix; empty when it agrees."""
     pins = {_canonical(name): pinned for name, pinned in pins.items()}
-    lockfile = f"3rdparty/python/{image_resolve(backend)}.lock"
+    lockfile = f"3rdparty/python/{resolve}.lock"
     errors = []
     for name, shared in shared_dists():
         pinned = pins.get(_canonical(name))
         if pinned != shared:
             errors.append(
-                f"{lockfile} (backend {backend!r}) pins {name} "
-                f"{pinned or '(nothing)'} but the shared torch layer ({IMAGES_DATA}: "
-                f"SHARED_DISTS) has {shared}. Fix: bump SHARED_DISTS (every backend then "
-                f"needs it: pin it in backends()' requirements and regenerate their lockfiles), "
-                f"or pin {name}=={shared} in {backend}'s requirements and run "
-                f"./pants generate-lockfiles --resolve={image_resolve(backend)}"
+                f"{lockfile} pins {name} {pinned or '(nothing)'} but the shared torch layer "
+                f"({IMAGES_DATA}: SHARED_DISTS) has {shared}. Fix: bump SHARED_DISTS (every "
+                f"images resolve then needs it: pin it in backends()' requirements), or pin "
+                f"{name}=={shared} in the resolve's requirements; then run "
+                f"./pants generate-lockfiles --resolve={resolve}"
             )
     return errors
 
@@ -326,12 +343,6 @@ def check_data():
             f"SIZE_BUDGETS names {', '.join(unknown)}, not a buildable backend "
             f"(those are: {', '.join(buildable_backends())})",
             "remove it, or add the backend to backends()",
-        )
-    if SHARED_TORCH_FROM not in buildable_backends():
-        _data_error(
-            f"SHARED_TORCH_FROM is {SHARED_TORCH_FROM!r}, not a buildable backend "
-            f"(those are: {', '.join(buildable_backends())})",
-            "name the backend whose resolve locks the shared torch layer",
         )
     shared = [_canonical(name) for name, _ in shared_dists()]
     if len(set(shared)) != len(shared) or "torch" not in shared:

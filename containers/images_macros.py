@@ -56,7 +56,7 @@ def _shared_torch_image():
     pex_binary(
         name="shared-torch-env",
         dependencies=["3rdparty/python:shared-torch"],
-        resolve=image_resolve(SHARED_TORCH_FROM),
+        resolve=SHARED_RESOLVE,
         layout="packed",
         include_tools=True,
         execution_mode="venv",
@@ -154,14 +154,12 @@ def image_requirements():
                 resolve=resolve,
                 dependencies=[_lockfile_target(resolve)],
             )
-    # The shared torch layer's requirement (containers/base:torch), in one backend's resolve:
-    # the lockfiles agree on SHARED_DISTS (tests/python/build_graph/images_data_test.py).
-    resolve = image_resolve(SHARED_TORCH_FROM)
+    # The shared torch layer's requirements (containers/base:torch), in a resolve of their own.
     python_requirement(
         name="shared-torch",
-        requirements=["torch==" + version("torch")],
-        resolve=resolve,
-        dependencies=[_lockfile_target(resolve)],
+        requirements=shared_requirements(),
+        resolve=SHARED_RESOLVE,
+        dependencies=[_lockfile_target(SHARED_RESOLVE)],
     )
 
 

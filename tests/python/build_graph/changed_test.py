@@ -96,6 +96,25 @@ def test_a_vllm_pin_change_marks_only_the_vllm_images(repo: Path, edit) -> None:
     assert changed_images(repo) == images("vllm:stack", "vllm:runtime", "vllm:dev", "vllm:ci")
 
 
+def test_a_dynamo_lockfile_change_leaves_the_shared_torch_layer_and_other_backends(
+    repo: Path, edit
+) -> None:
+    # containers/base:torch is locked in images-torch, not in any backend's resolve.
+    edit("3rdparty/python/images-dynamo.lock", '"ai-dynamo==1.4.2"', '"ai-dynamo==1.4.3"')
+    assert changed_images(repo) == images(
+        "dynamo:stack", "dynamo:runtime", "dynamo:dev", "dynamo:ci"
+    )
+
+
+def test_a_shared_torch_lockfile_change_marks_the_torch_layer_and_every_stack(
+    repo: Path, edit
+) -> None:
+    edit("3rdparty/python/images-torch.lock", '"torch==2.11.0"', '"torch==2.11.1"')
+    assert changed_images(repo) == {"containers/base:torch"} | every("stack") | every(
+        "runtime"
+    ) | every("dev") | every("ci")
+
+
 def test_a_runtime_wheel_source_change_marks_every_family_image(repo: Path, edit) -> None:
     edit("src/rust/imagekit/src/main.rs", "fn main", "// a one-line change\nfn main")
     assert changed_images(repo) == every("runtime") | every("dev") | every("ci")

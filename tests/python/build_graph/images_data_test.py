@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import toml  # pants: no-infer-dep (Pants' own dependency)
 
-from build_graph.family_runner import BUILDABLE, DATA, IMAGES_DATA
+from build_graph.family_runner import DATA, IMAGES_DATA
 
 
 def test_the_data_is_consistent() -> None:
@@ -20,13 +20,14 @@ def test_the_data_is_consistent() -> None:
 
 def test_resolves_in_pants_toml_match_the_backends_of_the_data() -> None:
     """pants.toml's [python.resolves] cannot be derived from images_data.py: a backend added
-    (or removed) in one and not the other fails here, naming both files."""
+    (or removed) in one and not the other fails here, naming both files. The shared torch
+    layer's resolve (SHARED_RESOLVE) is one of them."""
     configured = {
         name
         for name in toml.loads(Path("pants.toml").read_text())["python"]["resolves"]
         if name.startswith("images-")
     }
-    expected = {DATA.image_resolve(backend) for backend in BUILDABLE}
+    expected = set(DATA.image_resolves())
     assert configured == expected, (
         f"pants.toml [python.resolves] has {sorted(configured)} but the buildable backends of "
         f"{IMAGES_DATA} need {sorted(expected)}: add (or remove) `images-<backend>` there, with "
@@ -49,8 +50,8 @@ def test_the_gpu_checks_import_each_backends_framework_by_the_datas_module() -> 
     assert contract["FRAMEWORK_MODULES"] == modules
 
 
-def _lockfile_pins(backend: str) -> dict[str, str]:
-    text = Path(f"3rdparty/python/{DATA.image_resolve(backend)}.lock").read_text()
+def _lockfile_pins(resolve: str) -> dict[str, str]:
+    text = Path(f"3rdparty/python/{resolve}.lock").read_text()
     lock = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
     return {
         requirement["project_name"]: requirement["version"]
@@ -59,12 +60,12 @@ def _lockfile_pins(backend: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("backend", BUILDABLE)
-def test_each_lockfile_pins_the_shared_torch_layer_as_the_data_does(backend: str) -> None:
-    """Every stack builds on one torch layer (containers/base:torch): a lockfile that pins
-    one of SHARED_DISTS at another version would ship a torch its own venv was not locked
-    with (the stack's build fails too, later and slower)."""
-    errors = DATA.shared_pin_errors(backend, _lockfile_pins(backend))
+@pytest.mark.parametrize("resolve", DATA.image_resolves())
+def test_each_lockfile_pins_the_shared_torch_layer_as_the_data_does(resolve: str) -> None:
+    """Every stack builds on one torch layer (containers/base:torch, locked in SHARED_RESOLVE):
+    a lockfile that pins one of SHARED_DISTS at another version would ship a torch its own
+    venv was not locked with (the stack's build fails too, later and slower)."""
+    errors = DATA.shared_pin_errors(resolve, _lockfile_pins(resolve))
     assert not errors, "\n".join(errors)
 
 
@@ -72,11 +73,11 @@ def test_a_disagreeing_lockfile_is_named_with_both_versions_and_the_fix() -> Non
     pins = {name: pin for name, pin in DATA.shared_dists()}
     pins["Triton"] = "3.5.1"
     del pins["nvidia-nccl-cu13"]
-    errors = DATA.shared_pin_errors("vllm", pins)
+    errors = DATA.shared_pin_errors("images-vllm", pins)
     assert len(errors) == 2
     assert errors[0].startswith(
-        "3rdparty/python/images-vllm.lock (backend 'vllm') pins triton 3.5.1 but the shared "
-        "torch layer (containers/images_data.py: SHARED_DISTS) has 3.6.0. Fix:"
+        "3rdparty/python/images-vllm.lock pins triton 3.5.1 but the shared torch layer "
+        "(containers/images_data.py: SHARED_DISTS) has 3.6.0. Fix:"
     )
     assert "--resolve=images-vllm" in errors[0]
     assert "pins nvidia-nccl-cu13 (nothing)" in errors[1]

@@ -13,7 +13,7 @@ from pants.backend.docker.target_types import (
 from pants.backend.docker.target_types import (
     DockerImageBuildImageLabelsOptionField as Labels,
 )
-from pants.backend.python.target_types import PythonResolveField
+from pants.backend.python.target_types import PythonRequirementsField, PythonResolveField
 from pants.backend.shell.target_types import ShellCommandCommandField
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
@@ -357,7 +357,8 @@ def test_each_stack_leaves_the_shared_distributions_to_the_torch_layer(
     rule_runner: RuleRunner,
 ) -> None:
     """The stacks install their whole PEX and drop, in the same RUN, what containers/base:torch
-    holds; the torch layer's PEX is locked in one backend's resolve (images_data.py)."""
+    holds; the torch layer's PEX is locked in a resolve of its own (images_data.py:
+    SHARED_RESOLVE), so a backend's lockfile changes nothing under the other stacks."""
     with_prelude(rule_runner)
     shared = " ".join(f"{name}=={pin}" for name, pin in DATA.shared_dists())
     for backend in BUILDABLE:
@@ -369,4 +370,5 @@ def test_each_stack_leaves_the_shared_distributions_to_the_torch_layer(
             rule_runner.get_target(stack)[Dependencies].value
         )
     requirement = rule_runner.get_target(Address("3rdparty/python", target_name="shared-torch"))
-    assert requirement[PythonResolveField].value == DATA.image_resolve(DATA.SHARED_TORCH_FROM)
+    assert requirement[PythonResolveField].value == DATA.SHARED_RESOLVE == "images-torch"
+    assert requirement[PythonRequirementsField].value[0].project_name == "torch"
