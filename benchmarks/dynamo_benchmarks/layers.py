@@ -61,7 +61,11 @@ for venv in sys.argv[1:]:
 print(json.dumps(sizes))
 """
 
-VENVS = ("/opt/dynamo/venv", "/opt/dynamo/dev-venv")
+# The images' venvs (containers/images_data.py: VENV, DEV_VENV, SHARED_VENV): each backend's
+# own, and containers/base:torch's, which every stack shares.
+VENV = "/opt/dynamo/venv"
+SHARED_VENV = "/opt/dynamo/shared-venv"
+VENVS = (VENV, "/opt/dynamo/dev-venv", SHARED_VENV)
 
 
 def category_of(distribution: str) -> str:
@@ -135,7 +139,9 @@ def image_size(docker: str, image: str) -> int:
     return int(out.strip())
 
 
-def measure_distributions(docker: str, image: str) -> dict[str, int]:
+def measure_distributions(
+    docker: str, image: str, venvs: tuple[str, ...] = VENVS
+) -> dict[str, int]:
     out = subprocess.run(
         [
             docker,
@@ -151,7 +157,7 @@ def measure_distributions(docker: str, image: str) -> dict[str, int]:
             "-I",
             "-c",
             _MEASURE,
-            *VENVS,
+            *venvs,
         ],
         capture_output=True,
         text=True,

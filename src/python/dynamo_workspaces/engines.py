@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def _wait(what: str, ready, timeout: float, log: Path) -> None:
+def wait_until(what: str, ready, timeout: float, log: Path) -> None:
     deadline = time.time() + timeout
     while not ready():
         if time.time() > deadline:
@@ -72,8 +72,12 @@ class SecondEngine:
                  "--ip-masq=false", *self.options],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        _wait("the second dockerd", lambda: self.docker("version", check=False).returncode == 0,
-              timeout, log)
+        wait_until(
+            "the second dockerd",
+            lambda: self.docker("version", check=False).returncode == 0,
+            timeout,
+            log,
+        )
         return self
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -5,16 +5,15 @@ the script `./pants publish` runs."""
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+from dynamo_workspaces.registry import local_registry
 
-from smoke.docker_helpers import docker, docker_cli, owned_copy, wait_until
+from smoke.docker_helpers import docker, docker_cli, owned_copy
 
 MANIFEST_INFO = Path("containers.base/runtime.manifest-list.json")
 PUSH_SCRIPT = "plugins/dynamo_images/push_manifest_list.sh"
@@ -47,41 +46,11 @@ def test_each_image_runs_on_its_arch(images: dict[str, str], platform: str, mach
     assert run.stdout.decode().strip() == machine
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def registry(tmp_path: Path):
     """Debian's docker-registry on a free loopback port, storing under tmp_path."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.fail("docker-registry is not installed: apt-get install -y docker-registry "
-                    "(./pants provisions it as root on Debian)", pytrace=False)
-    address = f"127.0.0.1:{free_port()}"
-    config = tmp_path / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
-        f"http:\n  addr: {address}\n"
-    )
-    log = (tmp_path / "registry.log").open("w")
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
-
-    def answers() -> bool:
-        try:
-            return urllib.request.urlopen(f"http://{address}/v2/", timeout=2).status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(answers, timeout=30, what=f"the registry at {address}")
+    with local_registry(tmp_path / "registry") as (address, _log):
         yield address
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_published_manifest_list_has_both_platforms(images: dict[str, str], registry: str):
