@@ -10,8 +10,9 @@ def first_party_wheel(description):
                     sccache); the reproducibility test compares it with :wheel byte for byte
     :wheel-aarch64  the aarch64 cross build with Debian's toolchain (docs/wheels.md): /usr/bin
                     first, for Debian's rustc with its aarch64 std (rustup cannot fetch it
-                    offline). Tagged `arm64`, which `::` leaves out:
-                    ./pants --tag="['arm64']" package src::
+                    offline). In `::` (./pants provisions the toolchain): it is how every
+                    `./pants test ::` exercises the arm64 path on something small. Not tagged
+                    `arm64`: that tag is kept for the heavy arm64 images (pants.toml).
     """
     native_wheel(name="wheel", description=description)
     python_sources(name="lib", sources=["python/**/*.py"])
@@ -28,5 +29,4 @@ def first_party_wheel(description):
         platform_tag="manylinux_2_34_aarch64",
         output_path="wheels-aarch64",
         env_vars=["PATH=/usr/bin:/bin"],
-        tags=["arm64"],
     )

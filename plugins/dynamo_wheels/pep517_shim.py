@@ -192,10 +192,15 @@ def meson_cross_settings(platform_tag: str, workdir: str) -> dict:
     python = f"/usr/bin/python{version}"
     sysconfigdata = f"/usr/lib/python{version}/_sysconfigdata__linux_{arch}-linux-gnu.py"
     if not os.path.exists(sysconfigdata):
+        deb = DEBIAN_ARCH.get(arch, arch)
         sys.exit(
             f"cross compiling for {arch} needs Debian's python{version} with the {arch} "
-            f"sysconfig data ({sysconfigdata}): dpkg --add-architecture arm64 && apt-get "
-            f"install python{version} libpython{version}-dev:arm64 g++-{arch}-linux-gnu"
+            f"sysconfig data ({sysconfigdata}). "
+            + cross_install_hint(
+                arch,
+                f"dpkg --add-architecture {deb} && apt-get update && apt-get install "
+                f"python{version} libpython{version}-dev:{deb} g++-{gnu_package(arch)}",
+            )
         )
     wrapper = os.path.join(workdir, f"python-{arch}")
     with open(wrapper, "w") as f:
@@ -207,34 +212,74 @@ def meson_cross_settings(platform_tag: str, workdir: str) -> dict:
     return {"setup-args": [f"--cross-file={cross_file}"]}
 
 
-# What each backend runs from the host, and how to get it on a Debian host.
+# What each backend runs from the host, and how to get it on a Debian host (./pants installs
+# Debian's g++ and cargo as root: build-support/provision-host.sh).
 HOST_TOOLS = {
-    "maturin": (("cargo", "rustc"), "rustup (https://rustup.rs) or `apt-get install cargo`"),
-    "mesonpy": (("c++",), "`apt-get install g++`"),
+    "maturin": (
+        ("cargo", "rustc"),
+        "rustup (https://rustup.rs) or `apt-get install cargo` (./pants does it when it runs "
+        "as root on Debian: build-support/provision-host.sh)",
+    ),
+    "mesonpy": (
+        ("c++",),
+        "`apt-get install g++` (./pants does it when it runs as root on Debian: "
+        "build-support/provision-host.sh)",
+    ),
 }
 # Cross builds (the tag's architecture is not this machine's) use Debian's cross toolchain;
 # Rust's standard library for the target comes from Debian too (rustup cannot fetch it here).
 CROSS_TOOLS = {
     "maturin": (
         ("cargo", "rustc", "{arch}-linux-gnu-gcc"),
-        "dpkg --add-architecture arm64 && apt-get install cargo rustc libstd-rust-dev:arm64 "
-        "gcc-{arch}-linux-gnu, with /usr/bin first on the build's PATH (env_vars)",
+        "dpkg --add-architecture {deb} && apt-get update && apt-get install cargo rustc "
+        "libstd-rust-dev:{deb} gcc-{gnu_package}, with /usr/bin first on the build's PATH "
+        "(env_vars)",
     ),
-    "mesonpy": (("{arch}-linux-gnu-g++",), "`apt-get install g++-{arch}-linux-gnu`"),
+    "mesonpy": (
+        ("{arch}-linux-gnu-g++",),
+        "dpkg --add-architecture {deb} && apt-get update && apt-get install g++-{gnu_package} "
+        "python3.11 libpython3.11-dev:{deb}",
+    ),
 }
+# Debian's names for the architectures of platform tags.
+DEBIAN_ARCH = {"aarch64": "arm64", "x86_64": "amd64"}
+
+
+def gnu_package(arch: str) -> str:
+    """The suffix of Debian's cross compiler packages (gcc-aarch64-linux-gnu,
+    gcc-x86-64-linux-gnu)."""
+    return f"{arch.replace('_', '-')}-linux-gnu"
+
+
+def cross_install_hint(arch: str, commands: str) -> str:
+    """What provides a cross toolchain: ./pants on an x86_64 Debian host, else these commands."""
+    if arch == "aarch64" and platform.machine() == "x86_64":
+        return (
+            "./pants installs the aarch64 cross toolchain when it runs as root on a Debian host "
+            "(build-support/provision-host.sh; not with DYNAMO_SKIP_PROVISION=1): run a goal "
+            f"once as root, or install it by hand: {commands}"
+        )
+    return (
+        f"./pants provisions only the aarch64 cross toolchain, on x86_64 hosts; on this "
+        f"{platform.machine()} host install it by hand: {commands}"
+    )
 
 
 def check_host_tools(backend: str, platform_tag: str = "") -> None:
-    table = CROSS_TOOLS if platform_tag and is_cross(platform_tag) else HOST_TOOLS
+    cross = bool(platform_tag) and is_cross(platform_tag)
+    table = CROSS_TOOLS if cross else HOST_TOOLS
     arch = split_tag(platform_tag)[1] if platform_tag else ""
     tools, install = table.get(backend.partition(":")[0], ((), ""))
     tools = tuple(t.format(arch=arch) for t in tools)
-    install = install.format(arch=arch)
+    install = install.format(
+        arch=arch, deb=DEBIAN_ARCH.get(arch, arch), gnu_package=gnu_package(arch)
+    )
+    hint = cross_install_hint(arch, install) if cross else f"install with {install}"
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         sys.exit(
             f"{backend} needs {', '.join(missing)} on the PATH that Pants was started with "
-            f"(PATH={os.environ.get('PATH', '')}); install with {install}."
+            f"(PATH={os.environ.get('PATH', '')}); {hint}."
         )
 
 

@@ -54,6 +54,23 @@ def test_missing_host_compiler_says_how_to_install(monkeypatch) -> None:
         pep517_shim.check_host_tools("mesonpy")
 
 
+def test_missing_cross_toolchain_says_what_pants_provisions(monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(pep517_shim.platform, "machine", lambda: "x86_64")
+    with pytest.raises(
+        SystemExit,
+        match=r"maturin needs cargo, rustc, aarch64-linux-gnu-gcc .*\./pants installs the aarch64 "
+        r"cross toolchain .*provision-host\.sh.*libstd-rust-dev:arm64 gcc-aarch64-linux-gnu",
+    ):
+        pep517_shim.check_host_tools("maturin", "manylinux_2_34_aarch64")
+    # On an aarch64 host the x86_64 wheels are the cross builds: not provisioned.
+    monkeypatch.setattr(pep517_shim.platform, "machine", lambda: "aarch64")
+    with pytest.raises(
+        SystemExit, match=r"on this aarch64 host install it by hand: .*g\+\+-x86-64-linux-gnu"
+    ):
+        pep517_shim.check_host_tools("mesonpy", "manylinux_2_34_x86_64")
+
+
 def test_cross_maturin_build_targets_the_tag_architecture(monkeypatch) -> None:
     monkeypatch.delenv("MATURIN_PEP517_ARGS", raising=False)
     monkeypatch.delenv("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", raising=False)

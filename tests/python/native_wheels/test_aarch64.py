@@ -1,5 +1,6 @@
-"""The aarch64 wheels (cross compiled, tagged `arm64`): tags, architecture, and the Rust
-binary run under qemu. Run: ./pants --tag="['arm64']" test tests/python/native_wheels::
+"""The aarch64 wheels (cross compiled with the toolchain ./pants provisions): tags,
+architecture, and the Rust binary run under qemu. In `./pants test ::`: the arm64 path that
+every run exercises (the arm64 images themselves are tagged `arm64`, left out of `::`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def test_hostxfer_extension_is_built_for_aarch64() -> None:
 
 def test_imagekit_binary_runs_under_emulation(tmp_path: Path) -> None:
     qemu = shutil.which("qemu-aarch64-static")
-    assert qemu, "needs Debian's qemu-user-static (docs/wheels.md, aarch64)"
+    assert qemu, (
+        "needs Debian's qemu-user-static, which ./pants installs as root on Debian "
+        "(build-support/provision-host.sh; otherwise: apt-get install qemu-user-static)"
+    )
     with zipfile.ZipFile(built_wheel("dynamo_imagekit", AARCH64_WHEELS)) as wheel:
         binary = tmp_path / "dynamo-imagekit"
         binary.write_bytes(wheel.read("dynamo_imagekit-0.1.0.data/scripts/dynamo-imagekit"))
