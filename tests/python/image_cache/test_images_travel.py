@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from dynamo_workspaces.engines import SecondEngine, logging_docker
 from dynamo_workspaces.proxy import CountingProxy
-from dynamo_workspaces.records import RECORDS_DIR
+from dynamo_workspaces.records import forget
 from dynamo_workspaces.registry import KEY_REPOSITORY, family_layers, image_layers, key_tags
 from dynamo_workspaces.team_caches import TeamCaches, free_port, remote_env
 from dynamo_workspaces.workspace import PantsRun, Workspace, tail
@@ -150,9 +150,7 @@ def written(caches: TeamCaches, cat: Path, repository: str, tmp_path_factory) ->
     pushed = key_tags(caches.registry)
     assert sorted(pushed.values()) == sorted(ids.values()), pushed
     # The records' files are this machine's; the new machine gets them from the remote cache.
-    for record in RECORDS_DIR.iterdir():
-        if record.read_text().strip() in ids.values():
-            record.unlink()
+    forget(set(ids.values()))
     return ids
 
 
