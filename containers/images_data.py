@@ -196,8 +196,8 @@ STAGE_WHEELS = (
 # SHARED_VENV, on the runtime base, and every backend's `stack` builds FROM that image. Its
 # layer is then the same layer (the same digest) under every stack: a machine stores it once
 # and a pull of a second backend skips it. Each stack's venv sees it through a `.pth` file
-# and never writes those distributions into its own layer (it installs its whole PEX and
-# removes SHARED_DISTS again in the same RUN: containers/build-inputs/drop_shared_dists.py).
+# and never writes those distributions into its own layer (it installs its PEX without
+# them: containers/build-inputs/drop_shared_dists.py).
 # So every backend's lockfile, and SHARED_RESOLVE's, must pin each of SHARED_DISTS at the
 # version listed here: tests/python/build_graph/images_data_test.py fails naming the
 # lockfile, the distribution and both versions otherwise (shared_pin_errors() below). The

@@ -49,9 +49,9 @@ RUN --mount=type=bind,source={pex},target=/tmp/shared-torch.pex \\
 
 # The `<backend>:stack` image: the backend's Python environment, its Pants-built PEX
 # installed as a venv on the shared torch layer. The PEX is bind-mounted, not copied, so it
-# never lands in a layer; the build runs with no network. The same RUN removes from the venv
-# what the shared layer holds (drop_shared_dists.py, which also writes the `.pth` file that
-# puts the shared venv after this one on sys.path), so this layer never stores torch again.
+# never lands in a layer; the build runs with no network. drop_shared_dists.py installs it
+# without what the shared layer holds (never unzipped here) and writes the `.pth` file that
+# puts the shared venv after this one on sys.path, so this layer never stores torch again.
 # An image of its own (not published) so that the runtime image's build context holds only
 # the first-party wheels: the PEX is gigabytes, which every runtime build would otherwise
 # send to the engine. It is rebuilt only when its lockfile or the image below changes.
@@ -60,10 +60,9 @@ ARG BASE_IMAGE={base}
 FROM $BASE_IMAGE
 RUN --mount=type=bind,source={pex},target=/tmp/python-env.pex \\
     --mount=type=bind,source={dropper},target={dropper_mount} \\
-    PEX_ROOT=/tmp/pex-root PEX_TOOLS=1 python{python} /tmp/python-env.pex \\
-      venv --collisions-ok --compile {venv} \\
+    PEX_ROOT=/tmp/pex-root python{python} {dropper_mount} /tmp/python-env.pex {venv} \\
+      {shared_site} {shared} \\
  && rm -rf /tmp/pex-root \\
- && {venv}/bin/python {dropper_mount} {shared_site} {shared} \\
  && {venv}/bin/python -c "import dynamo, torch; assert torch.__file__.startswith('{shared_site}/')" \\
  && chown -R root:root {venv}
 """  # noqa: E501
@@ -133,6 +132,6 @@ WHEEL_DIR = "wheels"  # the native_wheel targets' output_path, in the build cont
 WHEEL_INSTALLER = "containers/build-inputs/install_wheels.py"
 WHEEL_MOUNT = "/tmp/wheels"
 INSTALLER_MOUNT = "/tmp/install_wheels.py"
-# The stack's script that leaves the shared distributions to the shared torch layer.
+# The stack's installer, which leaves the shared distributions to the shared torch layer.
 SHARED_DROPPER = "containers/build-inputs/drop_shared_dists.py"
 DROPPER_MOUNT = "/tmp/drop_shared_dists.py"

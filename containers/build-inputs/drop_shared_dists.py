@@ -1,27 +1,37 @@
-"""Removes from the running interpreter's venv the distributions that the shared torch layer
-already holds, and points the venv at that layer with a `.pth` file.
+"""Installs a backend's packed PEX into its venv without the distributions that the shared
+torch layer already holds, and points the venv at that layer with a `.pth` file.
 
 A backend's `stack` image builds on `containers/base:torch`, whose SHARED_VENV holds torch and
-its CUDA wheels (containers/images_data.py: SHARED_DISTS). The stack installs its whole PEX
-(pex 2.1.137, which Pants 2.17 pins, has no `--exclude`) and then, in the same RUN, runs
+its CUDA wheels (containers/images_data.py: SHARED_DISTS). Its RUN calls, with the base's
+Python,
 
-    /opt/dynamo/venv/bin/python drop_shared_dists.py SHARED_SITE_PACKAGES NAME==VERSION...
+    python drop_shared_dists.py PEX VENV SHARED_SITE_PACKAGES NAME==VERSION...
 
-so that those files never land in the stack's layer. Each named distribution must be in both
-venvs at that version, with the same RECORD (the same files, byte for byte): anything else
-fails naming the distribution, since the lockfiles then disagree with SHARED_DISTS. Entry-point
-scripts (outside site-packages) stay: they are small and carry this venv's shebang.
+which makes a copy of the packed PEX (symlinks) whose PEX-INFO and `.deps/` leave out the named
+distributions, installs that with pex's own `venv` tool (PEX_IGNORE_ERRORS: the requirements
+it leaves out are met by the shared venv, which pex does not see), and checks that the venv
+then holds every other distribution of the PEX. So the gigabytes of torch and CUDA are never
+unzipped, compiled or written by a stack. (pex 2.1.137, which Pants 2.17 pins, has no
+`--exclude`.)
 
-Standard library only; reads and deletes files, imports nothing it removes.
+Each named distribution must be in the PEX and in the shared venv at that version, or this
+fails naming it: the lockfiles then disagree with SHARED_DISTS. That both lock the same files
+(the same wheel hashes) is checked before any build, by
+tests/python/build_graph/images_data_test.py. The shared distributions' console scripts
+(torchrun, ...) get wrappers in the venv's bin/, as pip would write them.
+
+Standard library only.
 """
 
 from __future__ import annotations
 
-import csv
+import configparser
+import json
 import os
 import shutil
+import subprocess
 import sys
-import sysconfig
+import tempfile
 
 PTH = "dynamo-shared-venv.pth"
 
@@ -30,10 +40,16 @@ def canonical(name: str) -> str:
     return "".join("-" if c in "_." else c for c in name.lower())
 
 
+def wheel_key(filename: str) -> tuple[str, str]:
+    """(canonical name, version) of a wheel's file name (PEP 427: name-version-...)."""
+    name, version = filename.split("-")[:2]
+    return canonical(name), version
+
+
 def dist_infos(site: str) -> dict[tuple[str, str], str]:
     """{(canonical name, version): dist-info directory} of a site-packages directory."""
     found = {}
-    for entry in os.listdir(site):
+    for entry in os.listdir(site) if os.path.isdir(site) else ():
         if entry.endswith(".dist-info"):
             name, _, version = entry[: -len(".dist-info")].partition("-")
             found[(canonical(name), version)] = os.path.join(site, entry)
@@ -44,70 +60,99 @@ def fail(message: str) -> None:
     sys.exit(f"drop_shared_dists.py: {message}")
 
 
-def drop(site: str, dist_info: str) -> int:
-    """Deletes the files RECORD lists inside `site` (and their byte-code); returns bytes freed."""
-    freed = 0
-    dirs = set()
-    with open(os.path.join(dist_info, "RECORD"), newline="") as f:
-        paths = [row[0] for row in csv.reader(f) if row]
-    for relative in paths:
-        path = os.path.normpath(os.path.join(site, relative))
-        if not path.startswith(site + os.sep):
-            continue  # bin/ scripts: kept (this venv's shebang)
-        directory, filename = os.path.split(path)
-        victims = [path]
-        if filename.endswith(".py"):
-            cache = os.path.join(directory, "__pycache__")
-            stem = filename[:-3] + "."
-            if os.path.isdir(cache):
-                victims += [os.path.join(cache, c) for c in os.listdir(cache) if c.startswith(stem)]
-                dirs.add(cache)
-        for victim in victims:
-            if os.path.lexists(victim):
-                freed += os.lstat(victim).st_size
-                os.remove(victim)
-        dirs.add(directory)
-    shutil.rmtree(dist_info, ignore_errors=True)  # whatever RECORD did not list
-    # Empty directories, deepest first (a namespace such as nvidia/ goes once all are gone).
-    for directory in sorted(dirs, key=len, reverse=True):
-        while directory.startswith(site + os.sep) and os.path.isdir(directory):
-            if os.listdir(directory):
-                break
-            os.rmdir(directory)
-            directory = os.path.dirname(directory)
-    return freed
+def site_packages(venv: str) -> str:
+    return os.path.join(venv, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}",
+                        "site-packages")
 
 
-def main(shared_site: str, specs: list[str]) -> None:
-    site = os.path.realpath(sysconfig.get_path("purelib"))
-    mine, shared = dist_infos(site), dist_infos(shared_site)
-    freed = 0
+def without(pex: str, dropped: set[str], into: str) -> str:
+    """A copy of the packed PEX at `pex` (symlinks to its files) without the `.deps` wheels
+    named in `dropped`; returns its path. Every wheel it keeps is one of its requirements too:
+    pex resolves from them, and one only a dropped distribution requires (torch's jinja2)
+    would be left out otherwise."""
+    copy = os.path.join(into, os.path.basename(pex.rstrip("/")))
+    os.makedirs(os.path.join(copy, ".deps"))
+    for entry in os.listdir(pex):
+        if entry not in ("PEX-INFO", ".deps"):
+            os.symlink(os.path.join(pex, entry), os.path.join(copy, entry))
+    for wheel in os.listdir(os.path.join(pex, ".deps")):
+        if wheel not in dropped:
+            os.symlink(os.path.join(pex, ".deps", wheel), os.path.join(copy, ".deps", wheel))
+    with open(os.path.join(pex, "PEX-INFO")) as f:
+        info = json.load(f)
+    info["distributions"] = {
+        wheel: digest for wheel, digest in info["distributions"].items() if wheel not in dropped
+    }
+    info["requirements"] = info["requirements"] + [
+        "{}=={}".format(*wheel_key(wheel)) for wheel in info["distributions"]
+    ]
+    with open(os.path.join(copy, "PEX-INFO"), "w") as f:
+        json.dump(info, f)
+    return copy
+
+
+def console_scripts(dist_info: str) -> dict[str, str]:
+    """{script: "module:attr"} of a distribution's console_scripts entry points."""
+    path = os.path.join(dist_info, "entry_points.txt")
+    if not os.path.isfile(path):
+        return {}
+    parser = configparser.ConfigParser(delimiters=("=",))
+    parser.optionxform = str  # script names keep their case
+    parser.read(path)
+    return dict(parser["console_scripts"]) if parser.has_section("console_scripts") else {}
+
+
+def write_script(venv: str, name: str, target: str) -> None:
+    module, _, attr = target.partition(":")
+    head, _, rest = attr.strip().partition(".")
+    call = head + ("." + rest if rest else "")
+    path = os.path.join(venv, "bin", name)
+    with open(path, "w") as f:
+        f.write(f"#!{venv}/bin/python\nimport sys\nfrom {module.strip()} import {head}\n"
+                f"if __name__ == '__main__':\n    sys.exit({call}())\n")
+    os.chmod(path, 0o755)
+
+
+def main(pex: str, venv: str, shared_site: str, specs: list[str]) -> None:
+    with open(os.path.join(pex, "PEX-INFO")) as f:
+        wheels = {wheel_key(w): w for w in json.load(f)["distributions"]}
+    shared = dist_infos(shared_site)
+    dropped = {}
     for spec in specs:
         name, _, version = spec.partition("==")
         key = (canonical(name), version)
         if key not in shared:
-            fail(f"{name} {version} is not in the shared venv ({shared_site}); Fix: build "
+            fail(f"{name} {version} is not in the shared venv ({shared_site}). Fix: build "
                  "containers/base:torch from the SHARED_DISTS of containers/images_data.py.")
-        if key not in mine:
-            have = [v for (n, v) in mine if n == key[0]] or ["nothing"]
-            fail(f"this stack's PEX installs {name} {', '.join(have)}, not {version} as the "
+        if key not in wheels:
+            have = [v for (n, v) in wheels if n == key[0]] or ["nothing"]
+            fail(f"this stack's PEX locks {name} {', '.join(have)}, not {version} as the "
                  "shared torch layer does. Fix: align its lockfile with SHARED_DISTS "
                  "(containers/images_data.py; tests/python/build_graph/images_data_test.py).")
-        with open(os.path.join(mine[key], "RECORD"), "rb") as a, open(
-            os.path.join(shared[key], "RECORD"), "rb"
-        ) as b:
-            if a.read() != b.read():
-                fail(f"{name} {version} differs between this stack's PEX and the shared venv "
-                     "(their RECORDs differ: another build of the same version). Fix: lock "
-                     "the same artifact in both resolves.")
-        freed += drop(site, mine[key])
+        dropped[key] = wheels[key]
+    scratch = tempfile.mkdtemp(prefix="stack-pex-")
+    try:
+        rest = without(pex, set(dropped.values()), scratch)
+        env = {**os.environ, "PEX_TOOLS": "1", "PEX_IGNORE_ERRORS": "1"}
+        subprocess.run([sys.executable, rest, "venv", "--collisions-ok", "--compile", venv],
+                       env=env, check=True)
+    finally:
+        shutil.rmtree(scratch)
+    site = site_packages(venv)
+    installed = set(dist_infos(site))
+    missing = sorted(set(wheels) - set(dropped) - installed)
+    if missing:
+        fail(f"pex installed the PEX without {', '.join(n + ' ' + v for n, v in missing)}")
     with open(os.path.join(site, PTH), "w") as f:
         f.write(shared_site + "\n")
-    print(f"drop_shared_dists.py: {len(specs)} distributions left to {shared_site} "
-          f"({freed / 1e9:.2f} GB not written to this layer)")
+    for key in dropped:
+        for script, target in console_scripts(shared[key]).items():
+            write_script(venv, script, target)
+    print(f"drop_shared_dists.py: installed {len(installed)} distributions into {venv}; "
+          f"{len(dropped)} left to {shared_site}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        fail("usage: drop_shared_dists.py SHARED_SITE_PACKAGES NAME==VERSION...")
-    main(sys.argv[1], sys.argv[2:])
+    if len(sys.argv) < 5:
+        fail("usage: drop_shared_dists.py PEX VENV SHARED_SITE_PACKAGES NAME==VERSION...")
+    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:])

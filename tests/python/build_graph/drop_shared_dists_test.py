@@ -1,101 +1,129 @@
-"""containers/build-inputs/drop_shared_dists.py: how a stack leaves the shared torch layer's
-distributions out of its own venv (and so out of its layer)."""
+"""containers/build-inputs/drop_shared_dists.py: how a stack installs its PEX without the
+shared torch layer's distributions, run on real packed PEXes made by the pex tool ./pants
+builds (offline, from wheels written here), as containers/base:torch and a stack use them."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-import venv
+import zipfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 SCRIPT = Path("containers/build-inputs/drop_shared_dists.py").resolve()  # run by path
+PYTHON = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-def site_of(root: Path) -> Path:
-    venv.EnvBuilder(with_pip=False).create(root)
-    python = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    return root / "lib" / python / "site-packages"
-
-
-def install(site: Path, name: str, version: str, files: dict[str, str]) -> None:
-    """A distribution as pex venv leaves it: its files and a dist-info whose RECORD lists them."""
-    info = f"{name.replace('-', '_')}-{version}.dist-info"
-    files = {**files, f"{info}/METADATA": f"Name: {name}\nVersion: {version}\n"}
-    for path, text in files.items():
-        (site / path).parent.mkdir(parents=True, exist_ok=True)
-        (site / path).write_text(text)
-    record = [f"{path},," for path in files] + [f"{info}/RECORD,,", f"../../../bin/{name},,"]
-    (site / info / "RECORD").write_text("\n".join(record) + "\n")
-
-
-def run(venv_root: Path, shared: Path, *specs: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [venv_root / "bin" / "python", SCRIPT, str(shared), *specs],
-        capture_output=True,
-        text=True,
+def write_wheel(wheels: Path, name: str, version: str, files: dict[str, str],
+                requires: tuple[str, ...] = (), scripts: dict[str, str] | None = None) -> None:
+    """A pure-Python wheel: its files, METADATA (with Requires-Dist), entry points, RECORD."""
+    dist = name.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires
     )
+    files = {
+        **files,
+        f"{info}/METADATA": metadata,
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    if scripts:
+        files[f"{info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
+            f"{script} = {target}\n" for script, target in scripts.items()
+        )
+    with zipfile.ZipFile(wheels / f"{dist}-{version}-py3-none-any.whl", "w") as wheel:
+        for path, text in files.items():
+            wheel.writestr(path, text)
+        wheel.writestr(f"{info}/RECORD", "".join(f"{p},,\n" for p in files) + f"{info}/RECORD,,\n")
+
+
+def pex(tmp_path: Path, wheels: Path, output: str, *requirements: str) -> Path:
+    """A packed PEX with its tools, as Pants builds `python-env` and `shared-torch-env`."""
+    tool = urlparse(os.environ["PANTS_PEX_CLI_URL_TEMPLATE"]).path  # file://<launcher's cache>
+    built = subprocess.run(
+        [sys.executable, tool, "--no-pypi", "-f", str(wheels), *requirements,
+         "--layout", "packed", "--include-tools", "-o", output],
+        cwd=tmp_path, env={**os.environ, "PEX_ROOT": str(tmp_path / "pex_root")},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    return tmp_path / output
 
 
 @pytest.fixture
-def venvs(tmp_path: Path):
-    stack, shared = site_of(tmp_path / "stack"), site_of(tmp_path / "shared")
-    torch = {"torch/__init__.py": "", "torch/lib/libtorch.so": "x" * 100}
-    cublas = {"nvidia/cublas/lib/libcublas.so": "y" * 50}
-    for site in (stack, shared):
-        install(site, "torch", "2.11.0", torch)
-        install(site, "nvidia-cublas", "13.1.0.3", cublas)
-    install(stack, "dynamo", "1.4.2", {"dynamo/__init__.py": ""})
-    install(stack, "filelock", "4.2.12", {"filelock/__init__.py": ""})
-    (stack / "torch" / "__pycache__").mkdir()
-    (stack / "torch" / "__pycache__" / "__init__.cpython-311.pyc").write_text("")
-    return tmp_path / "stack", stack, shared
+def pexes(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(the stack's PEX, a venv holding the shared PEX, its site-packages)."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    write_wheel(wheels, "nvidia-cublas", "13.1.0.3", {"nvidia/cublas/lib/libcublas.so": "y" * 50})
+    # jinja2: what only a shared distribution requires, and the stack still installs.
+    write_wheel(wheels, "jinja2", "3.1.6", {"jinja2/__init__.py": ""})
+    write_wheel(wheels, "torch", "2.11.0", {"torch/__init__.py": "", "torch/run.py":
+                "def main():\n    print('torchrun here')\n"},
+                requires=("nvidia-cublas==13.1.0.3", "jinja2"),
+                scripts={"torchrun": "torch.run:main"})
+    write_wheel(wheels, "filelock", "4.2.12", {"filelock/__init__.py": ""})
+    write_wheel(wheels, "dynamo", "1.4.2", {"dynamo/__init__.py": ""},
+                requires=("torch==2.11.0", "filelock"))
+    stack = pex(tmp_path, wheels, "python-env.pex", "dynamo==1.4.2")
+    shared = pex(tmp_path, wheels, "shared-torch-env.pex", "torch==2.11.0")
+    shared_venv = tmp_path / "shared-venv"
+    made = subprocess.run([sys.executable, shared, "venv", "--compile", str(shared_venv)],
+                          env={**os.environ, "PEX_TOOLS": "1",
+                               "PEX_ROOT": str(tmp_path / "pex_root")},
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    return stack, tmp_path / "venv", shared_venv / "lib" / PYTHON / "site-packages"
 
 
-def test_drops_the_shared_distributions_and_points_at_the_shared_venv(venvs) -> None:
-    root, stack, shared = venvs
-    out = run(root, shared, "torch==2.11.0", "nvidia-cublas==13.1.0.3")
+def run(stack: Path, venv: Path, shared: Path, *specs: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, SCRIPT, str(stack), str(venv), str(shared), *specs],
+        env={**os.environ, "PEX_ROOT": str(stack.parent / "pex_root")},
+        capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_installs_all_but_the_shared_distributions_and_points_at_the_shared_venv(pexes) -> None:
+    stack, venv, shared = pexes
+    out = run(stack, venv, shared, "torch==2.11.0", "nvidia-cublas==13.1.0.3")
     assert out.returncode == 0, out.stderr
-    left = {p.name for p in stack.iterdir() if not p.name.startswith("_")}
-    # torch, nvidia/ (a namespace emptied) and both dist-infos are gone; the rest stays.
-    assert left == {
-        "dynamo",
-        "dynamo-1.4.2.dist-info",
-        "filelock",
-        "filelock-4.2.12.dist-info",
-        "dynamo-shared-venv.pth",
+    site = venv / "lib" / PYTHON / "site-packages"
+    assert {p.name for p in site.glob("*.dist-info")} == {
+        "dynamo-1.4.2.dist-info", "filelock-4.2.12.dist-info", "jinja2-3.1.6.dist-info"
     }
-    assert (stack / "dynamo-shared-venv.pth").read_text() == f"{shared}\n"
-    assert (shared / "torch" / "lib" / "libtorch.so").exists()
-    assert "2 distributions left to" in out.stdout
+    assert not (site / "torch").exists() and not (site / "nvidia").exists()
+    assert (site / "dynamo-shared-venv.pth").read_text() == f"{shared}\n"
+    assert "installed 3 distributions" in out.stdout and "2 left to" in out.stdout
     found = subprocess.run(
-        [root / "bin" / "python", "-c", "import torch, dynamo; print(torch.__file__)"],
-        capture_output=True,
-        text=True,
-    )
+        [venv / "bin" / "python", "-c", "import torch, dynamo; print(torch.__file__)"],
+        capture_output=True, text=True,
+    )  # fmt: skip
     assert found.stdout.strip() == str(shared / "torch" / "__init__.py"), found.stderr
+    # The shared distribution's console script runs with this venv's Python.
+    torchrun = subprocess.run([venv / "bin" / "torchrun"], capture_output=True, text=True)
+    assert torchrun.stdout == "torchrun here\n", torchrun.stderr
+    assert (venv / "bin" / "torchrun").read_text().startswith(f"#!{venv}/bin/python\n")
 
 
-def test_a_version_the_stack_does_not_install_fails_naming_it_and_the_fix(venvs) -> None:
-    root, stack, shared = venvs
-    install(shared, "triton", "3.6.0", {"triton/__init__.py": ""})
-    install(stack, "triton", "3.5.1", {"triton/__init__.py": ""})
-    out = run(root, shared, "triton==3.6.0")
+def test_a_version_the_pex_does_not_lock_fails_naming_it_and_the_fix(pexes) -> None:
+    stack, venv, shared = pexes
+    out = run(stack, venv, shared, "torch==2.11.0", "filelock==4.3.1")
     assert out.returncode != 0
-    assert "installs triton 3.5.1, not 3.6.0" in out.stderr and "SHARED_DISTS" in out.stderr
-    assert (stack / "triton" / "__init__.py").exists()
+    assert "is not in the shared venv" in out.stderr and "filelock 4.3.1" in out.stderr
+    out = run(stack, venv, shared, "nvidia-cublas==13.1.0.4")
+    assert out.returncode != 0 and "nvidia-cublas 13.1.0.4 is not in the shared venv" in out.stderr
+    assert not venv.exists()
 
 
-def test_the_same_version_built_differently_is_refused(venvs) -> None:
-    root, stack, shared = venvs
-    install(shared, "triton", "3.6.0", {"triton/__init__.py": ""})
-    install(stack, "triton", "3.6.0", {"triton/__init__.py": "", "triton/extra.py": ""})
-    out = run(root, shared, "triton==3.6.0")
-    assert out.returncode != 0 and "their RECORDs differ" in out.stderr
-
-
-def test_a_distribution_missing_from_the_shared_venv_fails(venvs) -> None:
-    root, _, shared = venvs
-    out = run(root, shared, "nvidia-nccl-cu13==2.28.9")
-    assert out.returncode != 0 and "is not in the shared venv" in out.stderr
+def test_a_shared_version_the_stack_does_not_lock_fails_naming_it(pexes) -> None:
+    stack, venv, shared = pexes
+    (shared / "torch-2.12.0.dist-info").mkdir()  # the shared venv has it, the PEX does not
+    out = run(stack, venv, shared, "torch==2.12.0")
+    assert out.returncode != 0
+    assert "this stack's PEX locks torch 2.11.0, not 2.12.0" in out.stderr
+    assert "SHARED_DISTS" in out.stderr and not venv.exists()

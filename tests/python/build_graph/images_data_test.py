@@ -50,13 +50,22 @@ def test_the_gpu_checks_import_each_backends_framework_by_the_datas_module() -> 
     assert contract["FRAMEWORK_MODULES"] == modules
 
 
-def _lockfile_pins(resolve: str) -> dict[str, str]:
+def _locked(resolve: str) -> list[dict]:
     text = Path(f"3rdparty/python/{resolve}.lock").read_text()
     lock = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
+    return [r for locked in lock["locked_resolves"] for r in locked["locked_requirements"]]
+
+
+def _lockfile_pins(resolve: str) -> dict[str, str]:
+    return {requirement["project_name"]: requirement["version"] for requirement in _locked(resolve)}
+
+
+def _shared_artifacts(resolve: str) -> dict[str, set[str]]:
+    shared = {name for name, _ in DATA.shared_dists()}
     return {
-        requirement["project_name"]: requirement["version"]
-        for resolve in lock["locked_resolves"]
-        for requirement in resolve["locked_requirements"]
+        r["project_name"]: {a["hash"] for a in r["artifacts"]}
+        for r in _locked(resolve)
+        if r["project_name"] in shared
     }
 
 
@@ -67,6 +76,20 @@ def test_each_lockfile_pins_the_shared_torch_layer_as_the_data_does(resolve: str
     venv was not locked with (the stack's build fails too, later and slower)."""
     errors = DATA.shared_pin_errors(resolve, _lockfile_pins(resolve))
     assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("resolve", [r for r in DATA.image_resolves() if r != DATA.SHARED_RESOLVE])
+def test_each_lockfile_locks_the_shared_torch_layers_files(resolve: str) -> None:
+    """A stack installs its PEX without SHARED_DISTS (drop_shared_dists.py), trusting that the
+    shared venv holds the very files its lockfile locked: the same wheel hashes as images-torch's
+    (the same version rebuilt and uploaded anew would differ)."""
+    torch, mine = _shared_artifacts(DATA.SHARED_RESOLVE), _shared_artifacts(resolve)
+    differ = sorted(name for name in torch if mine.get(name) != torch[name])
+    assert not differ, (
+        f"3rdparty/python/{resolve}.lock locks other files than images-torch.lock for "
+        f"{', '.join(differ)} (the shared torch layer). Fix: regenerate both: ./pants "
+        f"generate-lockfiles --resolve={resolve} --resolve={DATA.SHARED_RESOLVE}"
+    )
 
 
 def test_a_disagreeing_lockfile_is_named_with_both_versions_and_the_fix() -> None:
