@@ -13,7 +13,8 @@ runtime.docker-info.json, and containers/base:torch's), pushes them to a registr
   dists   which distributions every runtime takes from containers/base:torch's shared venv,
           and each backend's largest of its own.
 
-Prints the figures and writes them to --out (sharing.json). Issue 15 (part 4) asks for engine
+Prints the figures and writes them to --out (sharing.json, and sharing.png: each runtime's
+shared and own layers). Issue 15 (part 4) asks for engine
 at most 65% for dynamo + vllm + sglang, and vllm pulled after dynamo at most 50%.
 
     ./pants package containers/base:torch containers/{dynamo,vllm,sglang}:runtime
@@ -68,17 +69,58 @@ def layer_sizes(config: dict, history: list[layers.Layer]) -> dict[str, int]:
 
 
 def engine_figures(per_image: dict[str, dict[str, int]], sizes: dict[str, int]) -> dict:
-    """One engine's bytes for all the images (each layer once) against the sum of their sizes."""
+    """One engine's bytes for all the images (each layer once) against the sum of their sizes,
+    and each image's split: layers another image has too (`shared`) and its `own`."""
     unique: dict[str, int] = {}
     for image_layers_ in per_image.values():
         unique.update(image_layers_)
+    holders = {
+        layer: sum(layer in image_layers_ for image_layers_ in per_image.values())
+        for layer in unique
+    }
+    split = {
+        image: {
+            "shared": sum(size for layer, size in layers_.items() if holders[layer] > 1),
+            "own": sum(size for layer, size in layers_.items() if holders[layer] == 1),
+        }
+        for image, layers_ in per_image.items()
+    }
     total = sum(sizes.values())
     return {
         "sizes": sizes,
+        "split": split,
         "sum_of_sizes": total,
         "unique": sum(unique.values()),
         "ratio": sum(unique.values()) / total,
     }
+
+
+def plot(engine: dict, path: Path) -> None:
+    """Each runtime's layers, shared with another runtime or its own, and what one engine
+    stores for all of them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(f"{image}:runtime", split) for image, split in engine["split"].items()]
+    shared_once = engine["unique"] - sum(split["own"] for _, split in rows)
+    rows.append(("one engine, all of them", {"shared": shared_once,
+                                             "own": engine["unique"] - shared_once}))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * len(rows)))
+    for i, (_, split) in enumerate(rows):
+        ax.barh(i, split["shared"] / 1e9, color="tab:blue",
+                label="layers shared with another runtime (base, base:torch)" if i == 0 else None)
+        ax.barh(i, split["own"] / 1e9, left=split["shared"] / 1e9, color="tab:orange",
+                label="its own layers" if i == 0 else None)
+    ax.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("GB (uncompressed)")
+    ax.set_title(f"One engine stores {engine['ratio']:.0%} of the runtimes' summed sizes")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def own_distributions(docker: str, image: str, top: int) -> list[tuple[str, int]]:
@@ -153,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sharing.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results["engine"], args.out / "sharing.png")
     engine = results["engine"]
     print(f"engine: {engine['unique'] / 1e9:.2f} GB stored for {engine['sum_of_sizes'] / 1e9:.2f}"
           f" GB of images ({engine['ratio']:.0%}; "

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dynamo_benchmarks.layers import Layer
-from dynamo_benchmarks.sharing import engine_figures, layer_sizes
+from dynamo_benchmarks.sharing import engine_figures, layer_sizes, plot
 
 
 def _config(*entries: tuple[str, bool], diff_ids: list[str]) -> dict:
@@ -38,3 +40,14 @@ def test_one_engine_stores_a_shared_layer_once() -> None:
     assert figures["sum_of_sizes"] == 15200
     assert figures["unique"] == 10100
     assert figures["ratio"] == pytest.approx(10100 / 15200)
+    assert figures["split"] == {
+        "dynamo": {"shared": 5100, "own": 1000}, "vllm": {"shared": 5100, "own": 4000}
+    }
+
+
+def test_the_plot_is_written(tmp_path: Path) -> None:
+    torch = {"sha256:base": 100, "sha256:torch": 5000}
+    engine = engine_figures({"dynamo": {**torch, "sha256:d": 1000}, "vllm": torch},
+                            {"dynamo": 6100, "vllm": 5100})
+    plot(engine, tmp_path / "sharing.png")
+    assert (tmp_path / "sharing.png").read_bytes().startswith(b"\x89PNG")
