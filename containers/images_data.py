@@ -67,6 +67,13 @@ DEV_TOOLS = ("pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1")
 #   framework     (distribution, import name, version) of the framework, or None;
 #   heavy         its images are too big for every CI run: its family tests carry the `heavy`
 #                 tag, which CI leaves out (the images still build with `./pants package`);
+#   platforms     the platforms its images are built for (default: IMAGE_PLATFORM alone).
+#                 More than one makes each stage a multiarch_docker_image (`runtime#amd64`,
+#                 `runtime#arm64`, `runtime#manifest`: image_address()); each platform must be
+#                 one the runtime base is built for (BASE_FLAVOURS), IMAGE_PLATFORM among them,
+#                 and one other than IMAGE_PLATFORM needs a PEX_COMPLETE_PLATFORMS entry. Its
+#                 members for another platform carry that arch's tag (`arm64`), which pants.toml
+#                 leaves out of `::` (emulated builds: docs/images.md);
 #   unavailable   why it cannot be built here: its targets fail at once with this message.
 # key -> required
 BACKEND_KEYS = (
@@ -74,6 +81,7 @@ BACKEND_KEYS = (
     ("nixl", True),
     ("framework", True),
     ("heavy", False),
+    ("platforms", False),
     ("unavailable", False),
 )
 # The versions backends() reads.
@@ -88,6 +96,7 @@ def backends():
             requirements=(dynamo, "nixl[cu13]==" + v["nixl"], "torch==" + v["torch"]),
             nixl=v["nixl"],
             framework=None,
+            platforms=("linux/amd64", "linux/arm64"),
         ),
         # Dynamo's own `vllm` extra pins vLLM, NIXL and (through vLLM) PyTorch.
         "vllm": dict(
@@ -164,13 +173,61 @@ BASE_FLAVOURS = (
     ("runtime", ("runtime", (), ("linux/amd64", "linux/arm64"))),
     ("devel", ("devel", ("build-essential", "pkg-config", "python{python}-dev"), ("linux/amd64",))),
 )
-# The platform of the backend images: their requirements are resolved for this host only
-# (an arm64 image needs an aarch64 resolve of the images lockfile and aarch64 wheels).
+# The host's platform: every backend's images are built for it, with PEXes resolved for this
+# host and the first-party wheels of `:wheel`. A backend's `platforms` (backends()) may add
+# others, built under qemu.
 IMAGE_PLATFORM = "linux/amd64"
+# platform -> what its images are built from, for a platform other than IMAGE_PLATFORM:
+#   complete platform  the Pex complete platform (JSON) its PEXes are resolved for, a `file`
+#                      target named as the file less `.json`: the images' CPython, manylinux
+#                      tags up to production_glibc (images_lockfiles_test.py checks it);
+#   wheel suffix       the native wheels' cross builds: `<target>-aarch64`
+#                      (src/first_party_wheels.py), in the build context under `wheel dir`.
+PEX_COMPLETE_PLATFORMS = (
+    (
+        "linux/arm64",
+        (
+            "containers/build-inputs/complete-platform-linux-arm64.json",
+            "-aarch64",
+            "wheels-aarch64",
+        ),
+    ),
+)
+# The STAGE_WHEELS targets that are native (built per arch: a cross build beside them); the
+# others are pure Python and serve every platform. A stage's wheels are all one or the other.
+NATIVE_WHEELS = ("src/rust/imagekit:wheel", "src/cpp/hostxfer:wheel")
+
+
+def arch_of(platform):
+    """Docker's arch of a platform (`linux/arm64` -> `arm64`): generated names and tags."""
+    return platform.split("/")[1]
+
+
+def backend_platforms(backend):
+    """The platforms a backend's images are built for, IMAGE_PLATFORM first."""
+    return tuple(backends()[backend].get("platforms", (IMAGE_PLATFORM,)))
+
+
+def image_platforms():
+    """Every platform some buildable backend is built for: those of containers/base:torch."""
+    found = [IMAGE_PLATFORM]
+    for name in buildable_backends():
+        found += [p for p in backend_platforms(name) if p not in found]
+    return tuple(found)
+
+
+def image_address(backend, stage, platform=IMAGE_PLATFORM):
+    """The address of one stage's image for one platform: `containers/dynamo:runtime#amd64`
+    for a multi-arch backend, `containers/vllm:runtime` otherwise."""
+    address = f"containers/{backend}:{stage}"
+    if len(backend_platforms(backend)) > 1:
+        return address + "#" + arch_of(platform)
+    return address
 
 # Size budgets (uncompressed, `docker image inspect`): packaging an image over its budget
 # fails with both figures. The measured sizes are in docs/images.md; budgets leave ~5%.
-# backend -> budgets of its STAGES, in order.
+# backend -> budgets of its STAGES, in order; a multi-arch backend's arm64 images are held to
+# the same (their sizes are not measured yet: docs/images.md, "arm64 images").
 SIZE_BUDGETS = (
     ("dynamo", ("6.4GB", "6.5GB", "6.5GB")),
     ("vllm", ("10.1GB", "10.2GB", "10.2GB")),
@@ -350,9 +407,44 @@ def check_data():
             f"SHARED_DISTS ({_names(shared_dists())}) names a distribution twice or lacks torch",
             "list torch and each distribution of its CUDA closure once",
         )
+    _check_platforms()
     if set(dict(BASE_SIZE_BUDGETS)) != set(dict(BASE_FLAVOURS)):
         _data_error(
             f"BASE_SIZE_BUDGETS has ({_names(BASE_SIZE_BUDGETS)}) "
             f"but BASE_FLAVOURS has ({_names(BASE_FLAVOURS)})",
             "give each base flavour one budget",
         )
+
+
+def _check_platforms():
+    base = dict(BASE_FLAVOURS)["runtime"][2]
+    for name in buildable_backends():
+        platforms = backend_platforms(name)
+        if len(set(platforms)) != len(platforms) or IMAGE_PLATFORM not in platforms:
+            _data_error(
+                f"backends()[{name!r}]['platforms'] is {platforms}: it must list each platform "
+                f"once, the host's ({IMAGE_PLATFORM}) among them",
+                f'list each once, e.g. ("{IMAGE_PLATFORM}", "linux/arm64")',
+            )
+        for platform in platforms:
+            if platform not in base:
+                _data_error(
+                    f"backends()[{name!r}] is built for {platform}, but the runtime base "
+                    f"(BASE_FLAVOURS) is built only for {', '.join(base)}",
+                    f"add {platform} to the runtime base's platforms, or remove it here",
+                )
+            if platform != IMAGE_PLATFORM and platform not in dict(PEX_COMPLETE_PLATFORMS):
+                _data_error(
+                    f"backends()[{name!r}] is built for {platform}, which has no entry in "
+                    f"PEX_COMPLETE_PLATFORMS (it has: {_names(PEX_COMPLETE_PLATFORMS)})",
+                    f"add ({platform!r}, (<complete platform target>, <wheel suffix>, "
+                    "<wheel dir>)) to PEX_COMPLETE_PLATFORMS",
+                )
+    for stage, wheels in STAGE_WHEELS:
+        native = {target in NATIVE_WHEELS for target, _ in wheels}
+        if len(native) > 1:
+            _data_error(
+                f"STAGE_WHEELS[{stage!r}] mixes native wheels (NATIVE_WHEELS) and pure ones: "
+                "a stage installs its wheels from one directory of the build context",
+                "move the pure wheels to another stage",
+            )

@@ -22,17 +22,98 @@ def _check_prelude():
         )
 
 
-def _stage_wheel_targets(stage):
-    return [target for target, _ in dict(STAGE_WHEELS)[stage]] + [
+def _is_host(platform):
+    return platform == IMAGE_PLATFORM
+
+
+def _arch_name(name, platform):
+    """A per-arch sibling's name: `name` on IMAGE_PLATFORM (its address unchanged since the
+    family was amd64 only), `name-arm64` on another. For the targets no manifest list
+    publishes (PEXes, base:torch, stacks); the published stages use multiarch_docker_image."""
+    return name if _is_host(platform) else "{}-{}".format(name, arch_of(platform))
+
+
+def _arch_tags(platform):
+    """Pants tags of a target built for `platform`: the arch's (`arm64`, which pants.toml
+    leaves out of `::`) when it is emulated here, none on IMAGE_PLATFORM."""
+    return [] if _is_host(platform) else [arch_of(platform)]
+
+
+def _pex(name, requirements, resolve, platform, requirement_target, description):
+    """A packed PEX (`<dir>/<name>.pex`, a venv PEX with its tools) of `requirements` from
+    `resolve`'s lockfile: a pex_binary on IMAGE_PLATFORM; on another platform the same PEX
+    resolved for PEX_COMPLETE_PLATFORMS' complete platform, built by
+    containers/build-inputs/foreign_pex.sh (Pex 2.1.137's pex_binary cannot: the script says
+    why), tagged with the arch."""
+    if _is_host(platform):
+        pex_binary(
+            name=name,
+            dependencies=[requirement_target],
+            resolve=resolve,
+            # Packed, not loose: a loose PEX skips the zip here and the unzip in `stack`, but is
+            # twice the bytes and thousands of files to store, send to the engine and cache,
+            # and measured slower (docs/performance.md: "Loose or packed PEX for the stack
+            # image").
+            layout="packed",
+            include_tools=True,
+            execution_mode="venv",
+            description=description,
+        )
+        return
+    complete_platform = dict(PEX_COMPLETE_PLATFORMS)[platform][0]  # a .json file
+    directory, _, filename = complete_platform.rpartition("/")
+    lockfile = "3rdparty/python/{}.lock".format(resolve)
+    output = "{}/{}.pex".format(str(build_file_dir()).replace("/", "."), name)
+    shell_command(
+        name=name,
+        command="bash containers/build-inputs/foreign_pex.sh {} {} {} {}".format(
+            lockfile,
+            complete_platform,
+            output,
+            " ".join('"{}"'.format(r) for r in requirements),
+        ),
+        execution_dependencies=[
+            "containers/build-inputs:foreign-pex",
+            "{}:{}".format(directory, filename.rsplit(".", 1)[0]),
+            _lockfile_target(resolve),
+        ],
+        tools=["bash", "grep", "rm"],
+        extra_env_vars=["PANTS_PEX_CLI_URL_TEMPLATE", "PANTS_CA_CERTS_PATH"],
+        output_directories=[output],
+        timeout=3600,
+        workdir="/",
+        tags=_arch_tags(platform),
+        description=description,
+    )
+
+
+def _stage_wheel(target, platform):
+    """A STAGE_WHEELS target's build for `platform` (NATIVE_WHEELS have one per arch)."""
+    if _is_host(platform) or target not in NATIVE_WHEELS:
+        return target
+    return target + dict(PEX_COMPLETE_PLATFORMS)[platform][1]
+
+
+def _wheel_dir(stage, platform):
+    """Where the build context holds the stage's wheels for `platform` (one directory per
+    stage: images_data.py's check_data)."""
+    native = any(target in NATIVE_WHEELS for target, _ in dict(STAGE_WHEELS)[stage])
+    if _is_host(platform) or not native:
+        return WHEEL_DIR
+    return dict(PEX_COMPLETE_PLATFORMS)[platform][2]
+
+
+def _stage_wheel_targets(stage, platform):
+    return [_stage_wheel(target, platform) for target, _ in dict(STAGE_WHEELS)[stage]] + [
         "containers/build-inputs:install-wheels"
     ]
 
 
-def _install_wheels(stage, venv):
+def _install_wheels(stage, venv, platform):
     """The RUN line installing the stage's wheels from the build context, offline."""
     files = ["{}/{}-*.whl".format(WHEEL_MOUNT, dist) for _, dist in dict(STAGE_WHEELS)[stage]]
     return INSTALL_WHEELS_TEMPLATE.format(
-        wheel_dir=WHEEL_DIR,
+        wheel_dir=_wheel_dir(stage, platform),
         wheel_mount=WHEEL_MOUNT,
         installer=WHEEL_INSTALLER,
         installer_mount=INSTALLER_MOUNT,
@@ -53,41 +134,50 @@ def _shared_site():
 def _shared_torch_image():
     """containers/base:torch, the layer of torch and its CUDA wheels that every backend's
     stack builds on (images_data.py: SHARED_DISTS)."""
-    pex_binary(
-        name="shared-torch-env",
-        dependencies=["3rdparty/python:shared-torch"],
-        resolve=SHARED_RESOLVE,
-        layout="packed",
-        include_tools=True,
-        execution_mode="venv",
-        description="torch and its CUDA wheels, installed into {}".format(SHARED_VENV),
-    )
-    docker_image(
-        name="torch",
-        instructions=_render(
-            SHARED_TORCH_TEMPLATE,
-            base=_base_address("runtime", IMAGE_PLATFORM),
-            pex="containers.base/shared-torch-env.pex",
-            shared_venv=SHARED_VENV,
-        ),
-        dependencies=[":shared-torch-env"],
-        sbom=True,
-        sbom_installs={_shared_site(): ["containers.base/shared-torch-env.pex"]},
-        # No commit in its tags or labels: a new commit alone never rebuilds it.
-        image_tags=["torch-{}".format(version("torch"))],
-        image_labels={BUILT_BY_LABEL: "containers/base:torch"},
-        skip_push=True,
-        build_network="none",
-        build_platform=IMAGE_PLATFORM,
-        description="torch {} and its CUDA wheels in {}: the one layer every backend's stack "
-        "shares (not published)".format(version("torch"), SHARED_VENV),
-    )
+    for platform in image_platforms():
+        env = _arch_name("shared-torch-env", platform)
+        name = _arch_name("torch", platform)
+        _pex(
+            env,
+            shared_requirements(),
+            SHARED_RESOLVE,
+            platform,
+            "3rdparty/python:shared-torch",
+            "torch and its CUDA wheels ({}), installed into {}".format(
+                arch_of(platform), SHARED_VENV
+            ),
+        )
+        pex = "containers.base/{}.pex".format(env)
+        docker_image(
+            name=name,
+            instructions=_render(
+                SHARED_TORCH_TEMPLATE,
+                base=_base_address("runtime", platform),
+                pex=pex,
+                shared_venv=SHARED_VENV,
+            ),
+            dependencies=[":" + env],
+            sbom=True,
+            sbom_installs={_shared_site(): [pex]},
+            # No commit in its tags or labels: a new commit alone never rebuilds it.
+            image_tags=[_arch_name("torch-{}".format(version("torch")), platform)],
+            image_labels={BUILT_BY_LABEL: "containers/base:" + name},
+            skip_push=True,
+            build_network="none",
+            build_platform=platform,
+            tags=_arch_tags(platform),
+            description="torch {} and its CUDA wheels in {} ({}): the one layer every "
+            "backend's stack shares (not published)".format(
+                version("torch"), SHARED_VENV, arch_of(platform)
+            ),
+        )
 
 
-def _stage_installs(stage, venv, pex=None):
+def _stage_installs(stage, venv, platform, pex=None):
     """The stage's `sbom_installs`: the dev-tools PEX (dev) and the stage's wheels, installed
     into `venv`, as the build context holds them."""
-    wheels = ["{}/{}-*.whl".format(WHEEL_DIR, dist) for _, dist in dict(STAGE_WHEELS)[stage]]
+    wheel_dir = _wheel_dir(stage, platform)
+    wheels = ["{}/{}-*.whl".format(wheel_dir, dist) for _, dist in dict(STAGE_WHEELS)[stage]]
     return {_site_packages(venv): ([pex] if pex else []) + wheels}
 
 
@@ -264,83 +354,16 @@ def dynamo_backend_images(backend):
         return
     resolve = image_resolve(backend)
     here = "containers/" + backend
-    pex_dir = here.replace("/", ".")
-    pex_binary(
-        name="python-env",
-        dependencies=["3rdparty/python:{}-requirements".format(backend)],
-        resolve=resolve,
-        # Packed, not loose: a loose PEX skips the zip here and the unzip in `stack`, but is
-        # twice the bytes and thousands of files to store, send to the engine and cache, and
-        # measured slower (docs/performance.md: "Loose or packed PEX for the stack image").
-        layout="packed",
-        include_tools=True,
-        execution_mode="venv",
-        description="The {} runtime's Python environment, installed into {}".format(backend, VENV),
-    )
-    pex_binary(
-        name="dev-tools",
-        dependencies=["3rdparty/python:{}-dev-tools".format(backend)],
-        resolve=resolve,
-        layout="packed",
-        include_tools=True,
-        execution_mode="venv",
-        description="The dev stage's tools, installed into {}".format(DEV_VENV),
-    )
-    docker_image(
-        name="stack",
-        instructions=_render(
-            STACK_TEMPLATE,
-            base="containers/base:torch",
-            pex=pex_dir + "/python-env.pex",
-            dropper=SHARED_DROPPER,
-            dropper_mount=DROPPER_MOUNT,
-            shared_site=_shared_site(),
-            shared=" ".join("{}=={}".format(name, pin) for name, pin in shared_dists()),
-        ),
-        dependencies=[":python-env", "containers/build-inputs:drop-shared-dists"],
-        # Its SBOM (which the runtime's derives from) is the base's plus the PEX's
-        # distributions: made on the host, no container run.
-        sbom=True,
-        # What drop_shared_dists.py removes again is listed by containers/base:torch's SBOM.
-        sbom_installs={
-            _site_packages(VENV): [pex_dir + "/python-env.pex"]
-            + [
-                "!{}/python-env.pex/.deps/{}-{}-*.whl".format(pex_dir, name.replace("-", "_"), pin)
-                for name, pin in shared_dists()
-            ]
-        },
-        # No commit in its tags or labels: a new commit alone never rebuilds it.
-        image_tags=["stack-{}".format(version("dynamo"))],
-        image_labels={BUILT_BY_LABEL: here + ":stack"},
-        skip_push=True,
-        build_network="none",
-        build_platform=IMAGE_PLATFORM,
-        description="Dynamo {} Python stack on the base (what the runtime image builds on; "
-        "not published)".format(backend),
-    )
+    platforms = backend_platforms(backend)
+    for platform in platforms:
+        _backend_stack(backend, platform)
     version_args = ["DYNAMO_VERSION=" + version("dynamo"), "NIXL_VERSION=" + spec["nixl"]]
     if spec["framework"]:
         version_args.append("FRAMEWORK_VERSION=" + spec["framework"][2])
-    # stage -> (its dependencies, its template's values); a stage not named here has neither.
-    stage_inputs = {
-        "runtime": ([], dict(backend=backend)),
-        "dev": ([":dev-tools"], dict(pex=pex_dir + "/dev-tools.pex")),
-    }
-    for index, stage in enumerate(STAGES):
-        deps, values = stage_inputs.get(stage, ([], {}))
-        # Each stage builds on the one before it; the first on the backend's stack image.
-        base = here + ":" + (STAGES[index - 1] if index else "stack")
-        template = dict(STAGE_TEMPLATES)[stage]
-        docker_image(
+    for stage in STAGES:
+        fields = {p: _stage_fields(backend, stage, p) for p in platforms}
+        common = dict(
             name=stage,
-            instructions=_render(
-                template,
-                base=base,
-                # dev and ci tools live in the dev venv, which sees the runtime venv.
-                wheels=_install_wheels(stage, VENV if stage == "runtime" else DEV_VENV),
-                **values
-            ),
-            dependencies=deps + _stage_wheel_targets(stage),
             image_tags=[
                 stage,
                 "{}-{}".format(stage, version("dynamo")),
@@ -351,13 +374,118 @@ def dynamo_backend_images(backend):
             ),
             extra_build_args=version_args,
             build_network="none",
-            build_platform=IMAGE_PLATFORM,
             sbom=True,
-            # What the stage's template installs on the image before it: its SBOM is derived
-            # from that image's, with no container run.
-            sbom_installs=_stage_installs(
-                stage, VENV if stage == "runtime" else DEV_VENV, values.get("pex")
-            ),
             size_budget=dict(SIZE_BUDGETS)[backend][STAGES.index(stage)],
             description="Dynamo {} {} image".format(backend, stage),
         )
+        if len(platforms) == 1:
+            docker_image(build_platform=IMAGE_PLATFORM, **dict(common, **fields[IMAGE_PLATFORM]))
+            continue
+        # One image per platform and a manifest list (`#amd64`, `#arm64`, `#manifest`): the
+        # host's fields as the template, each other platform's differences as its overrides;
+        # the manifest list carries the emulated platforms' tags too.
+        host = fields[IMAGE_PLATFORM]
+        overrides = {
+            arch_of(p): {key: value for key, value in fields[p].items() if value != host[key]}
+            for p in platforms
+            if not _is_host(p)
+        }
+        overrides["manifest"] = {"tags": [tag for p in platforms for tag in _arch_tags(p)]}
+        multiarch_docker_image(
+            platforms=list(platforms), overrides=overrides, **dict(common, **host)
+        )
+
+
+def _backend_stack(backend, platform):
+    """One platform's PEXes (`python-env`, `dev-tools`) and `stack` image of a backend; on a
+    platform other than IMAGE_PLATFORM they are `python-env-arm64` and so on, tagged `arm64`."""
+    resolve = image_resolve(backend)
+    here = "containers/" + backend
+    pex_dir = here.replace("/", ".")
+    env = _arch_name("python-env", platform)
+    tags = _arch_tags(platform)
+    _pex(
+        env,
+        backends()[backend]["requirements"],
+        resolve,
+        platform,
+        "3rdparty/python:{}-requirements".format(backend),
+        "The {} runtime's Python environment ({}), installed into {}".format(
+            backend, arch_of(platform), VENV
+        ),
+    )
+    _pex(
+        _arch_name("dev-tools", platform),
+        DEV_TOOLS,
+        resolve,
+        platform,
+        "3rdparty/python:{}-dev-tools".format(backend),
+        "The dev stage's tools ({}), installed into {}".format(arch_of(platform), DEV_VENV),
+    )
+    name = _arch_name("stack", platform)
+    docker_image(
+        name=name,
+        instructions=_render(
+            STACK_TEMPLATE,
+            base="containers/base:" + _arch_name("torch", platform),
+            pex="{}/{}.pex".format(pex_dir, env),
+            dropper=SHARED_DROPPER,
+            dropper_mount=DROPPER_MOUNT,
+            shared_site=_shared_site(),
+            shared=" ".join("{}=={}".format(name, pin) for name, pin in shared_dists()),
+        ),
+        dependencies=[":" + env, "containers/build-inputs:drop-shared-dists"],
+        # Its SBOM (which the runtime's derives from) is the base's plus the PEX's
+        # distributions: made on the host, no container run.
+        sbom=True,
+        # What drop_shared_dists.py leaves to the shared venv is listed by base:torch's SBOM.
+        sbom_installs={
+            _site_packages(VENV): ["{}/{}.pex".format(pex_dir, env)]
+            + [
+                "!{}/{}.pex/.deps/{}-{}-*.whl".format(pex_dir, env, dist.replace("-", "_"), pin)
+                for dist, pin in shared_dists()
+            ]
+        },
+        # No commit in its tags or labels: a new commit alone never rebuilds it.
+        image_tags=[_arch_name("stack-{}".format(version("dynamo")), platform)],
+        image_labels={BUILT_BY_LABEL: here + ":" + name},
+        skip_push=True,
+        build_network="none",
+        build_platform=platform,
+        tags=tags,
+        description="Dynamo {} Python stack on the base ({}; what the runtime image builds "
+        "on; not published)".format(backend, arch_of(platform)),
+    )
+
+
+def _stage_fields(backend, stage, platform):
+    """The fields of one stage's image that depend on the platform: its base (the stage
+    below, or the stack), its template's values and its wheels' builds."""
+    pex_dir = "containers/{}".format(backend).replace("/", ".")
+    index = STAGES.index(stage)
+    # Each stage builds on the one before it; the first on the backend's stack image.
+    if index:
+        base = image_address(backend, STAGES[index - 1], platform)
+    else:
+        base = "containers/{}:{}".format(backend, _arch_name("stack", platform))
+    # stage -> (its dependencies, its template's values); a stage not named here has neither.
+    dev_tools = _arch_name("dev-tools", platform)
+    deps, values = {
+        "runtime": ([], dict(backend=backend)),
+        "dev": ([":" + dev_tools], dict(pex="{}/{}.pex".format(pex_dir, dev_tools))),
+    }.get(stage, ([], {}))
+    # dev and ci tools live in the dev venv, which sees the runtime venv.
+    venv = VENV if stage == "runtime" else DEV_VENV
+    return dict(
+        instructions=_render(
+            dict(STAGE_TEMPLATES)[stage],
+            base=base,
+            wheels=_install_wheels(stage, venv, platform),
+            **values
+        ),
+        dependencies=deps + _stage_wheel_targets(stage, platform),
+        # What the stage's template installs on the image before it: its SBOM is derived
+        # from that image's, with no container run.
+        sbom_installs=_stage_installs(stage, venv, platform, values.get("pex")),
+        tags=_arch_tags(platform),
+    )

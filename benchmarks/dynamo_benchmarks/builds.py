@@ -8,6 +8,8 @@ base images. Both expose `build(stages)`, which returns the seconds it took.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import re
@@ -35,6 +37,33 @@ BASELINE_SOURCES = ("src/rust/imagekit", "src/cpp/hostxfer")
 
 class BuildFailed(Exception):
     pass
+
+
+@functools.cache
+def _images_data(repo: Path):
+    """The repo's containers/images_data.py, imported as an ordinary module (it needs no Pants)."""
+    spec = importlib.util.spec_from_file_location("images_data", repo / "containers/images_data.py")
+    assert spec and spec.loader, repo
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def image_address(repo: Path, backend: str, stage: str) -> str:
+    """One stage's host-platform image as the repo's data addresses it:
+    `containers/dynamo:runtime#amd64` for a multi-arch backend, else `containers/vllm:runtime`
+    (and that for a repo from before images_data.image_address)."""
+    data = _images_data(repo)
+    if hasattr(data, "image_address"):
+        return data.image_address(backend, stage)
+    return f"containers/{backend}:{stage}"
+
+
+def info_name(address: str) -> str:
+    """Where `package` writes an image's docker-info.json under dist/, less the ending:
+    `containers.dynamo/runtime-amd64` for `containers/dynamo:runtime#amd64`."""
+    directory, name = address.split(":")
+    return f"{directory.replace('/', '.')}/{name.replace('#', '-')}"
 
 
 def log(message: str) -> None:
@@ -78,7 +107,7 @@ class OursBuild:
     last_run: PantsRun | None = None
 
     def addresses(self, stages: tuple[str, ...]) -> list[str]:
-        return [f"containers/{self.backend}:{stage}" for stage in stages]
+        return [image_address(self.workspace.root, self.backend, stage) for stage in stages]
 
     def pants(self, *args: str, timeout: float = 5400) -> PantsRun:
         # Compiles go through sccache, as in a team with the caches (docs/caching.md); its
@@ -101,13 +130,16 @@ class OursBuild:
 
     def image(self, stage: str) -> str:
         """The image `package` last wrote for this stage: its first tag (docker-info.json)."""
-        return self.tag(f"containers.{self.backend}/{stage}")
+        return self.tag(self.stage_info_name(stage))
+
+    def stage_info_name(self, stage: str) -> str:
+        return info_name(image_address(self.workspace.root, self.backend, stage))
 
     def tag(self, name: str) -> str:
         return self.info(name)["registries"][0]["tags"][0]["name"]
 
     def image_id(self, stage: str) -> str:
-        return self.info(f"containers.{self.backend}/{stage}")["image_id"]
+        return self.info(self.stage_info_name(stage))["image_id"]
 
     def info(self, name: str) -> dict:
         return json.loads((self.workspace.root / "dist" / f"{name}.docker-info.json").read_text())

@@ -45,11 +45,24 @@ from dynamo_workspaces.team_caches import BGD_TARGET, TeamCaches, remote_env
 from dynamo_workspaces.workspace import Workspace
 
 from dynamo_benchmarks import layers
-from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild, log
+from dynamo_benchmarks.builds import (
+    DOCKER,
+    BaselineBuild,
+    BuildFailed,
+    OursBuild,
+    image_address,
+    info_name,
+    log,
+)
 
 
-def addresses(backends: tuple[str, ...], stages: tuple[str, ...]) -> list[str]:
-    return [f"containers/{b}:{s}" for b in backends for s in stages]
+def addresses(repo: Path, backends: tuple[str, ...], stages: tuple[str, ...]) -> list[str]:
+    return [image_address(repo, b, s) for b in backends for s in stages]
+
+
+def info_of(repo: Path, backend: str, stage: str) -> str:
+    """The docker-info.json name (under dist/) of one stage's image."""
+    return info_name(image_address(repo, backend, stage))
 
 
 @dataclasses.dataclass
@@ -71,10 +84,10 @@ class FreshRemote:
         """Packages the images in the warm workspace (untimed: the engine then holds what CI
         will push) and returns the size of the backends' last stages (each holds the layers of
         the stages before it), for the disk check."""
-        self.warm.pants("package", *addresses(self.backends, self.stages), BGD_TARGET)
+        self.warm.pants("package", *addresses(self.repo, self.backends, self.stages), BGD_TARGET)
         last = self.stages[-1]
         return sum(
-            layers.image_size(DOCKER, self.warm.info(f"containers.{b}/{last}")["image_id"])
+            layers.image_size(DOCKER, self.warm.info(info_of(self.repo, b, last))["image_id"])
             for b in self.backends
         )
 
@@ -149,11 +162,11 @@ class FreshRemote:
             {**env, **remote_env(caches, write=True)},
             pantsd=False,
         )
-        run = writer.pants("package", *addresses(self.backends, self.stages))
+        run = writer.pants("package", *addresses(self.repo, self.backends, self.stages))
         self.ci_ours_s = run.seconds
         log(f"  CI (ours): {run.seconds:.0f} s")
         ids = {
-            f"{b}:{s}": writer.info(f"containers.{b}/{s}")["image_id"]
+            f"{b}:{s}": writer.info(info_of(self.repo, b, s))["image_id"]
             for b in self.backends
             for s in self.stages
         }
@@ -218,14 +231,14 @@ class FreshRemote:
         )
         reapi.reset()
         served.mark()
-        run = reader.pants("package", *addresses(self.backends, self.stages))
+        run = reader.pants("package", *addresses(self.repo, self.backends, self.stages))
         result = {
             "seconds": run.seconds,
             "registry_bytes": served.served(),
             "reapi_bytes": reapi.received,
             "builds": [c for c in docker_log.read_text().splitlines() if c.startswith("build ")],
             "images": {
-                f"{b}:{s}": reader.info(f"containers.{b}/{s}")["image_id"]
+                f"{b}:{s}": reader.info(info_of(self.repo, b, s))["image_id"]
                 for b in self.backends
                 for s in self.stages
             },

@@ -17,7 +17,8 @@ Prints the figures and writes them to --out (sharing.json, and sharing.png: each
 shared and own layers). Issue 15 (part 4) asks for engine
 at most 65% for dynamo + vllm + sglang, and vllm pulled after dynamo at most 50%.
 
-    ./pants package containers/base:torch containers/{dynamo,vllm,sglang}:runtime
+    ./pants package containers/base:torch containers/{vllm,sglang}:runtime
+    ./pants package containers/dynamo:runtime#amd64
     ./pants run benchmarks:sharing -- [--backends dynamo vllm sglang] [--out DIR]
 """
 
@@ -40,7 +41,7 @@ from dynamo_workspaces.registry import (
 )
 
 from dynamo_benchmarks import layers
-from dynamo_benchmarks.builds import DOCKER, log
+from dynamo_benchmarks.builds import DOCKER, image_address, info_name, log
 
 REPOSITORY = "dynamo/sharing"
 TOP_OWN = 8  # each backend's largest own distributions listed
@@ -48,8 +49,7 @@ TOP_OWN = 8  # each backend's largest own distributions listed
 
 def built_image(repo: Path, address: str) -> str:
     """The image ID `./pants package <address>` last wrote to dist/."""
-    directory, name = address.split(":")
-    info = repo / "dist" / directory.replace("/", ".") / f"{name}.docker-info.json"
+    info = repo / "dist" / f"{info_name(address)}.docker-info.json"
     if not info.is_file():
         sys.exit(f"sharing: no {info}: run ./pants package {address} first")
     return json.loads(info.read_text())["image_id"]
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                         "temporary folder)")
     args = parser.parse_args(argv)
     repo = Path.cwd()
-    images = {b: built_image(repo, f"containers/{b}:runtime") for b in args.backends}
+    images = {b: built_image(repo, image_address(repo, b, "runtime")) for b in args.backends}
     torch = built_image(repo, "containers/base:torch")
     scratch = Path(tempfile.mkdtemp(prefix="dyn-share-", dir=args.scratch))
     run = uuid.uuid4().hex[:8]

@@ -56,7 +56,7 @@ def image_addresses(content: bytes, origin: str) -> list[str]:
         if not isinstance(image, str) or ":" not in image:
             raise DeploymentError(
                 f"{origin}: services.{name}.image must be the Pants address of a docker_image "
-                f"(e.g. containers/dynamo:runtime), got {image!r}"
+                f"(e.g. containers/dynamo:runtime#amd64), got {image!r}"
             )
         images.append(image if image.startswith("//") else "//" + image)
     return list(dict.fromkeys(images))

@@ -78,7 +78,7 @@ def test_an_image_that_is_no_docker_image_fails_naming_it(rule_runner):
 def test_image_addresses_of_the_repo_specs():
     for name in ("agg", "disagg"):
         content = Path(f"deploy/{name}.yaml").read_bytes()
-        assert image_addresses(content, name) == ["//containers/dynamo:runtime"]
+        assert image_addresses(content, name) == ["//containers/dynamo:runtime#amd64"]
 
 
 def test_a_service_without_an_address_is_an_error():

@@ -61,6 +61,7 @@ from dynamo_images.target_types import (
     DockerManifestListDependenciesField,
     DockerManifestListTarget,
     MultiArchDockerImageTarget,
+    MultiArchOverridesField,
 )
 
 # Also run by tests/python/smoke/test_multiarch.py, from its file.
@@ -83,6 +84,21 @@ def _for_arch(value: Any, arch: Arch) -> Any:
     return value
 
 
+def _overrides(generator: Target, arches: list[str]) -> dict[str, dict[str, Any]]:
+    """The `overrides` field by generated name; a key that names no generated target fails."""
+    names = [*arches, "manifest"]
+    result: dict[str, dict[str, Any]] = {}
+    for keys, fields in (generator[MultiArchOverridesField].value or {}).items():
+        for key in keys:
+            if key not in names:
+                raise InvalidFieldException(
+                    f"The `overrides` field in target {generator.address} has the key {key!r}, "
+                    f"which names no generated target. Use one of: {', '.join(names)}."
+                )
+            result.setdefault(key, {}).update(fields)
+    return result
+
+
 @rule
 async def generate_multiarch_docker_images(
     request: GenerateMultiArchDockerImages, union_membership: UnionMembership
@@ -90,8 +106,10 @@ async def generate_multiarch_docker_images(
     address = request.template_address
     output_dir = address.spec_path.replace("/", ".")
     template = request.template
+    platforms = request.generator[DockerImagePlatformsField].value or ()
+    overrides = _overrides(request.generator, [PLATFORMS[p].name for p in platforms])
     images = []
-    for platform in request.generator[DockerImagePlatformsField].value or ():
+    for platform in platforms:
         arch = PLATFORMS[platform]
         fields = _for_arch(template, arch)
         fields[DockerImageTagsField.alias] = [
@@ -107,6 +125,7 @@ async def generate_multiarch_docker_images(
         fields[OutputPathField.alias] = (
             f"{output_dir}/{address.target_name}-{arch.name}.docker-info.json"
         )
+        fields.update(overrides.get(arch.name, {}))
         images.append(
             DockerImageTarget(
                 fields,
@@ -121,6 +140,7 @@ async def generate_multiarch_docker_images(
             "tags": template.get("tags"),
             DockerManifestListDependenciesField.alias: [image.address.spec for image in images],
             OutputPathField.alias: f"{output_dir}/{address.target_name}.manifest-list.json",
+            **overrides.get("manifest", {}),
         },
         address.create_generated("manifest"),
         union_membership,

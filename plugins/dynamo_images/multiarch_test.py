@@ -16,7 +16,13 @@ from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import EMPTY_DIGEST
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
-from pants.engine.target import COMMON_TARGET_FIELDS, Dependencies, DependenciesRequest, Target
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    Dependencies,
+    DependenciesRequest,
+    Tags,
+    Target,
+)
 from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import register
@@ -118,6 +124,33 @@ def test_one_image_per_platform_and_a_manifest_list(rule_runner: RuleRunner) -> 
         Addresses, [DependenciesRequest(manifest[DockerManifestListDependenciesField])]
     )
     assert set(images) == {generated("amd64"), generated("arm64")}
+
+
+def test_overrides_set_fields_of_one_generated_target(rule_runner: RuleRunner) -> None:
+    build = TWO_ARCH_IMAGE.replace(
+        'build_network="none",',
+        'build_network="none", tags=["small"], '
+        'overrides={"arm64": {"tags": ["arm64"], "dependencies": [":rootfs-amd64"]}, '
+        '"manifest": {"tags": ["arm64"]}},',
+    )
+    rule_runner.write_files({"img/BUILD": build, **FILES})
+    arm64 = rule_runner.get_target(generated("arm64"))
+    assert arm64[Tags].value == ("arm64",)
+    assert arm64[DockerImageDependenciesField].value == (":rootfs-amd64",)
+    assert rule_runner.get_target(generated("amd64"))[Tags].value == ("small",)
+    assert rule_runner.get_target(generated("manifest"))[Tags].value == ("arm64",)
+
+
+def test_an_override_naming_no_generated_target_fails(rule_runner: RuleRunner) -> None:
+    build = TWO_ARCH_IMAGE.replace(
+        'build_network="none",', 'build_network="none", overrides={"aarch64": {"tags": []}},'
+    )
+    rule_runner.write_files({"img/BUILD": build, **FILES})
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.get_target(generated("arm64"))
+    assert "'aarch64', which names no generated target. Use one of: amd64, arm64, manifest" in str(
+        error.value
+    )
 
 
 @pytest.mark.parametrize("platforms", [["linux/s390x"], ["linux/amd64", "linux/amd64"], []])

@@ -22,6 +22,7 @@ from pants.engine.target import (
     DictStringToStringSequenceField,
     Field,
     InvalidFieldException,
+    OverridesField,
     StringField,
     StringSequenceField,
     Target,
@@ -205,6 +206,17 @@ _MOVED_DOCKER_IMAGE_FIELDS = tuple(
 )
 
 
+class MultiArchOverridesField(OverridesField):
+    help = help_text(
+        """
+        Field values for one generated target, by its generated name (`amd64`, `arm64`,
+        `manifest`), set after `{arch}` is filled: what differs between platforms beyond
+        the arch's name, e.g. `{"arm64": {"tags": ["arm64"]}, "manifest": {"tags": ["arm64"]}}`.
+        A key that names no generated target fails.
+        """
+    )
+
+
 class MultiArchDockerImageTarget(TargetGenerator):
     alias = "multiarch_docker_image"
     help = help_text(
@@ -217,11 +229,12 @@ class MultiArchDockerImageTarget(TargetGenerator):
         `{arch_alt}` (x86_64, aarch64) in any string field are replaced by its arch (for
         per-arch base images, rootfs files and wheels), `build_platform` is set, the build args
         `ARCH` and `ARCH_ALT` are added (BuildKit adds `TARGETARCH` itself) and each tag gets
-        the suffix `-<arch>`; the manifest list carries the tags as given.
+        the suffix `-<arch>`; the manifest list carries the tags as given. `overrides` sets
+        fields of one generated target (`arm64`, `manifest`).
         """
     )
     generated_target_cls = DockerImageTarget
-    core_fields = (*COMMON_TARGET_FIELDS, DockerImagePlatformsField)
+    core_fields = (*COMMON_TARGET_FIELDS, DockerImagePlatformsField, MultiArchOverridesField)
     copied_fields = COMMON_TARGET_FIELDS
     moved_fields = _MOVED_DOCKER_IMAGE_FIELDS
 

@@ -76,10 +76,12 @@ def free_port() -> int:
 def image_ids_from_info(addresses: list[str], info_root: str) -> dict[str, str]:
     """Each address's image ID from the docker-info.json Pants wrote when it packaged it:
     `<spec path with / as .>/<name>.docker-info.json` under `info_root` (dist/, or the
-    sandbox of `./pants run` and of tests with runtime_package_dependencies)."""
+    sandbox of `./pants run` and of tests with runtime_package_dependencies); a generated
+    per-platform image (`containers/dynamo:runtime#amd64`) writes `<name>-<arch>`."""
     ids = {}
     for address in addresses:
         spec_path, name = address.split(":")
+        name = name.replace("#", "-")
         info = Path(info_root) / spec_path.replace("/", ".") / f"{name}.docker-info.json"
         if not info.exists():
             raise DeployError(

@@ -12,7 +12,7 @@ those keys, flattened (no pods), with `image` a Pants address of a `docker_image
     services:
       decode:
         componentType: worker
-        image: containers/dynamo:runtime
+        image: containers/dynamo:runtime#amd64
         replicas: 1
         command: [python, -m, dynamo.mocker]
         args: [--model-path, "${model_path}", ...]
@@ -157,7 +157,7 @@ def parse(data: Any, origin: str = "<spec>") -> Spec:
         if ":" not in str(s["image"]):
             raise SpecError(
                 f"{where}: image {s['image']!r} must be the Pants address of a docker_image, "
-                "e.g. containers/dynamo:runtime"
+                "e.g. containers/dynamo:runtime#amd64"
             )
         replicas = s.get("replicas", 1)
         if not isinstance(replicas, int) or replicas < 0:

@@ -74,7 +74,7 @@ def test_unknown_placeholder_names_the_known_ones():
 @pytest.mark.parametrize("name", ["agg", "disagg"])
 def test_the_repo_specs_parse(name):
     spec = parse(yaml.safe_load(Path(f"deploy/{name}.yaml").read_text()))
-    assert spec.images() == ["containers/dynamo:runtime"]
+    assert spec.images() == ["containers/dynamo:runtime#amd64"]
     kinds = sorted((s.component_type, s.sub_component_type, s.replicas) for s in spec.services)
     if name == "agg":
         assert kinds == [("frontend", None, 1), ("worker", None, 2)]

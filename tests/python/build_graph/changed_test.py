@@ -20,20 +20,29 @@ from dynamo_workspaces.workspace import Workspace
 IMAGES_DATA = "containers/images_data.py"
 
 
-def _buildable_backends() -> tuple[str, ...]:
-    """From the image family's data, imported as an ordinary module (it needs no Pants)."""
+def _images_data():
+    """The image family's data, imported as an ordinary module (it needs no Pants)."""
     spec = importlib.util.spec_from_file_location("images_data", IMAGES_DATA)
     assert spec and spec.loader, IMAGES_DATA
     data = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(data)
-    return tuple(data.buildable_backends())
+    return data
 
 
-BACKENDS = _buildable_backends()
+DATA = _images_data()
+BACKENDS = tuple(DATA.buildable_backends())
 
 
 def images(*names: str) -> set[str]:
-    return {f"containers/{backend}:{stage}" for backend, stage in (n.split(":") for n in names)}
+    """Addresses of `backend:stage` names; a published stage of a multi-arch backend is its
+    host-platform image (`containers/dynamo:runtime#amd64`: the arm64 ones carry the `arm64`
+    tag, which `list` leaves out)."""
+    return {
+        DATA.image_address(backend, stage)
+        if stage in DATA.STAGES
+        else f"containers/{backend}:{stage}"
+        for backend, stage in (n.split(":") for n in names)
+    }
 
 
 def every(stage: str) -> set[str]:

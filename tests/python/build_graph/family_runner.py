@@ -9,6 +9,7 @@ from types import ModuleType
 import toml  # pants: no-infer-dep (Pants' own dependency)
 from pants.backend.python.target_types import PexBinary, PythonRequirementTarget
 from pants.backend.shell.target_types import ShellCommandTarget, ShellSourceTarget
+from pants.engine.addresses import Address
 from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import register
@@ -39,6 +40,15 @@ DATA = images_data()
 BACKENDS = tuple(DATA.backends())
 BUILDABLE = tuple(DATA.buildable_backends())
 STAGES = tuple(DATA.STAGES)
+
+
+def image(backend: str, stage: str, platform: str | None = None) -> Address:
+    """One stage's image for one platform (default: the host's), addressed as the data says:
+    `containers/dynamo:runtime#amd64` for a multi-arch backend (images_data.image_address)."""
+    spec = DATA.image_address(backend, stage, platform or DATA.IMAGE_PLATFORM)
+    path, _, name = spec.partition(":")
+    name, _, generated = name.partition("#")
+    return Address(path, target_name=name, generated_name=generated or None)
 
 
 def family_rule_runner(rules=(), files: dict[str, str] | None = None) -> RuleRunner:

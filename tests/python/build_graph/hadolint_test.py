@@ -58,7 +58,8 @@ def test_the_family_passes_hadolint(rule_runner: RuleRunner, profile: str) -> No
         "containers/base:runtime#amd64",
         "containers/base:runtime#arm64",
         "containers/base:devel",
-        "containers/dynamo:runtime",
+        "containers/dynamo:runtime#amd64",
+        "containers/dynamo:runtime#arm64",
         "containers/vllm:dev",
     }, linted
     partitions: Partitions[HadolintFieldSet, Any] = rule_runner.request(

@@ -251,3 +251,19 @@ def test_markers_are_read_for_aarch64() -> None:
     assert not applies(off, AARCH64, "diffusion") and applies(off, X86_64, "diffusion")
     assert not applies(off, X86_64, "")
     assert Marker('platform_machine == "aarch64"').evaluate(AARCH64)
+
+
+def test_the_arm64_pexes_complete_platform_is_the_images_cpython_within_the_production_glibc():
+    """PEX_COMPLETE_PLATFORMS (what the arm64 images' PEXes are resolved for) agrees with the
+    data: CPython of _VERSIONS on linux aarch64, every manylinux tag up to production_glibc."""
+    [(platform, (path, _, _))] = DATA.PEX_COMPLETE_PLATFORMS
+    assert platform == "linux/arm64"
+    complete = json.loads(Path(path).read_text())
+    assert complete["marker_environment"] == AARCH64, path
+    tags = complete["compatible_tags"]
+    assert len(tags) == len(set(tags)) and set(map(str, USABLE_ON_AARCH64)) == set(tags), (
+        f"{path} differs from the data's tags: regenerate it from aarch64_tags(PRODUCTION_GLIBC)"
+    )
+    # Pex prefers earlier tags: the newest manylinux first.
+    cp = f"cp{PYTHON[0]}{PYTHON[1]}"
+    assert tags[0] == f"{cp}-{cp}-manylinux_{PRODUCTION_GLIBC[0]}_{PRODUCTION_GLIBC[1]}_aarch64"

@@ -19,7 +19,7 @@ from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
-from pants.engine.target import AllTargets, Dependencies
+from pants.engine.target import AllTargets, Dependencies, Tags
 from pants.testutil.rule_runner import RuleRunner
 
 from build_graph.family_runner import (
@@ -31,6 +31,7 @@ from build_graph.family_runner import (
     PRELUDE_OPTION,
     STAGES,
     family_rule_runner,
+    image,
     with_prelude,
 )
 from dynamo_images.target_types import DockerImageBuildNetworkField, DockerImageBuildPlatformField
@@ -99,6 +100,52 @@ def test_image_builds_are_hermetic_and_name_their_platform(rule_runner: RuleRunn
         target = rule_runner.get_target(Address("containers/vllm", target_name=name))
         assert target[DockerImageBuildNetworkField].value == "none"
         assert target[DockerImageBuildPlatformField].value == "linux/amd64"
+
+
+def test_the_dynamo_family_is_built_for_amd64_and_arm64(rule_runner: RuleRunner) -> None:
+    """backends()' `platforms`: the arm64 images build on their own stack, torch layer and
+    base, install the aarch64 wheels and PEXes, and carry the `arm64` tag (out of `::`)."""
+    with_prelude(rule_runner)
+    arm64 = "linux/arm64"
+    assert DATA.backend_platforms("dynamo") == ("linux/amd64", arm64)
+    runtime = rule_runner.get_target(image("dynamo", "runtime", arm64))
+    assert runtime.address.spec == "containers/dynamo:runtime#arm64"
+    assert runtime[DockerImageBuildPlatformField].value == arm64
+    assert runtime[Tags].value == ("arm64",)
+    assert "src/rust/imagekit:wheel-aarch64" in runtime[Dependencies].value
+    text = instructions(rule_runner, runtime.address)
+    assert "ARG BASE_IMAGE=containers/dynamo:stack-arm64\n" in text
+    assert "source=wheels-aarch64,target=/tmp/wheels" in text
+    dev = instructions(rule_runner, image("dynamo", "dev", arm64))
+    assert "ARG BASE_IMAGE=containers/dynamo:runtime#arm64\n" in dev
+    assert "source=containers.dynamo/dev-tools-arm64.pex" in dev
+    assert "source=wheels-aarch64," in dev
+    # The ci stage's wheel is pure Python: the same wheel on both platforms.
+    ci = rule_runner.get_target(image("dynamo", "ci", arm64))
+    assert "src/python/dynamo_ci_tools:wheel" in ci[Dependencies].value
+    assert "source=wheels,target=/tmp/wheels" in instructions(rule_runner, ci.address)
+    manifest = Address("containers/dynamo", target_name="runtime", generated_name="manifest")
+    assert rule_runner.get_target(manifest)[Tags].value == ("arm64",)
+    stack = instructions(rule_runner, Address("containers/dynamo", target_name="stack-arm64"))
+    assert "ARG BASE_IMAGE=containers/base:torch-arm64\n" in stack
+    assert "source=containers.dynamo/python-env-arm64.pex" in stack
+    torch = instructions(rule_runner, Address("containers/base", target_name="torch-arm64"))
+    assert "ARG BASE_IMAGE=containers/base:runtime#arm64\n" in torch
+    # The aarch64 PEXes: the resolve's lockfile, for the complete platform of the data.
+    pex = rule_runner.get_target(Address("containers/dynamo", target_name="python-env-arm64"))
+    command = pex[ShellCommandCommandField].value
+    assert command.startswith("bash containers/build-inputs/foreign_pex.sh ")
+    assert "3rdparty/python/images-dynamo.lock " in command
+    assert dict(DATA.PEX_COMPLETE_PLATFORMS)[arm64][0] in command
+    assert pex[Tags].value == ("arm64",)
+    # The host's images keep their PEXes, untagged; other backends are amd64 only.
+    amd64 = rule_runner.get_target(image("dynamo", "runtime"))
+    assert amd64.address.spec == "containers/dynamo:runtime#amd64"
+    assert not amd64[Tags].value
+    assert "ARG BASE_IMAGE=containers/dynamo:stack\n" in instructions(rule_runner, amd64.address)
+    assert image("vllm", "runtime", arm64) == Address("containers/vllm", target_name="runtime")
+    with pytest.raises(ExecutionError):
+        rule_runner.get_target(Address("containers/vllm", target_name="stack-arm64"))
 
 
 def base(name: str, arch: str | None = None) -> Address:
@@ -170,9 +217,14 @@ def test_every_backend_has_every_stage_each_on_the_one_below(rule_runner: RuleRu
     for backend in BUILDABLE:
         here = Address(f"containers/{backend}", target_name="stack")
         assert "ARG BASE_IMAGE=containers/base:torch" in instructions(rule_runner, here)
-        for stage, below in zip(STAGES, ("stack", *STAGES)):
-            above = instructions(rule_runner, Address(f"containers/{backend}", target_name=stage))
-            assert f"ARG BASE_IMAGE=containers/{backend}:{below}" in above
+        for index, stage in enumerate(STAGES):
+            above = instructions(rule_runner, image(backend, stage))
+            below = (
+                DATA.image_address(backend, STAGES[index - 1])
+                if index
+                else f"containers/{backend}:stack"
+            )
+            assert f"ARG BASE_IMAGE={below}\n" in above
     ci = Address("containers/vllm", target_name="ci")
     assert "src/python/dynamo_ci_tools:wheel" in (rule_runner.get_target(ci)[Dependencies].value)
     assert "/tmp/wheels/dynamo_ci_tools-*.whl" in instructions(rule_runner, ci)
@@ -192,7 +244,7 @@ def test_each_backend_resolves_its_requirements_in_its_own_resolve(
         # The lockfile is a dependency: a pin change marks this backend's images changed.
         lockfile = f"3rdparty/python/images-{backend}.lock:_images-{backend}_lockfile"
         assert lockfile in (requirements[Dependencies].value or ())
-        build_args = rule_runner.get_target(Address(f"containers/{backend}", target_name="runtime"))
+        build_args = rule_runner.get_target(image(backend, "runtime"))
         args = dict(a.split("=", 1) for a in build_args[DockerImageBuildArgsField].value or ())
         nixl[backend] = args["NIXL_VERSION"]
     # Each image is labelled with the NIXL of its own resolve (SGLang's extra pins another).
@@ -229,12 +281,12 @@ def test_a_backend_that_cannot_be_built_here_fails_at_once_naming_what_it_lacks(
 def test_every_image_is_labelled_with_its_address(rule_runner: RuleRunner) -> None:
     """What build-support/clean_images.py goes by: it never touches an image without it."""
     with_prelude(rule_runner)
-    images = [t for t in rule_runner.request(AllTargets, []) if t.has_field(Labels)]
-    assert len(images) >= 3 + len(BUILDABLE) * (len(STAGES) + 1)
-    for image in images:
+    built = [t for t in rule_runner.request(AllTargets, []) if t.has_field(Labels)]
+    assert len(built) >= 3 + len(BUILDABLE) * (len(STAGES) + 1)
+    for target in built:
         # A multi-arch image's platforms share their generator's address.
-        address = str(image.address.maybe_convert_to_target_generator())
-        assert (image[Labels].value or {}).get(DATA.BUILT_BY_LABEL) == address
+        address = str(target.address.maybe_convert_to_target_generator())
+        assert (target[Labels].value or {}).get(DATA.BUILT_BY_LABEL) == address
 
 def test_a_glob_leaves_unavailable_images_out_with_one_warning(caplog) -> None:
     runner = family_rule_runner([QueryRule(BuiltPackage, [UnavailableImageFieldSet])])
@@ -327,6 +379,28 @@ DATA_MISTAKES = {
         "",
         ["no version named 'vllm' in _VERSIONS", 'add ("vllm", "<version>") to _VERSIONS'],
     ),
+    "a backend built for a platform the base is not": (
+        IMAGES_DATA,
+        'platforms=("linux/amd64", "linux/arm64"),',
+        'platforms=("linux/amd64", "linux/riscv64"),',
+        [
+            "backends()['dynamo'] is built for linux/riscv64, but the runtime base "
+            "(BASE_FLAVOURS) is built only for linux/amd64, linux/arm64"
+        ],
+    ),
+    "a backend not built for the host": (
+        IMAGES_DATA,
+        'platforms=("linux/amd64", "linux/arm64"),',
+        'platforms=("linux/arm64",),',
+        ["must list each platform once, the host's (linux/amd64) among them"],
+    ),
+    "a stage mixing native and pure wheels": (
+        IMAGES_DATA,
+        '("ci", (("src/python/dynamo_ci_tools:wheel", "dynamo_ci_tools"),)),',
+        '("ci", (("src/python/dynamo_ci_tools:wheel", "dynamo_ci_tools"), '
+        '("src/cpp/hostxfer:wheel", "dynamo_hostxfer"))),',
+        ["STAGE_WHEELS['ci'] mixes native wheels (NATIVE_WHEELS) and pure ones"],
+    ),
     "a missing base budget": (
         IMAGES_DATA,
         'BASE_SIZE_BUDGETS = (("runtime", "160MB"), ("devel", "480MB"))',
@@ -364,8 +438,8 @@ def test_each_stack_leaves_the_shared_distributions_to_the_torch_layer(
     for backend in BUILDABLE:
         stack = Address(f"containers/{backend}", target_name="stack")
         text = instructions(rule_runner, stack)
-        assert f"/tmp/drop_shared_dists.py {DATA.SHARED_VENV}/lib/python3.11/site-packages " \
-            f"{shared}" in text
+        assert f"/tmp/drop_shared_dists.py /tmp/python-env.pex {DATA.VENV}" in text
+        assert f"{DATA.SHARED_VENV}/lib/python3.11/site-packages {shared}" in text
         assert "containers/build-inputs:drop-shared-dists" in (
             rule_runner.get_target(stack)[Dependencies].value
         )

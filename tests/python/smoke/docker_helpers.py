@@ -109,10 +109,17 @@ def owned_copy(image_id: str, tag: str, platform: str) -> str:
     return result.stdout.decode().strip()
 
 
+def package_stem(address: str) -> str:
+    """Where Pants writes what it packages for a docker_image address, less the file ending:
+    `containers.dynamo/runtime`; a generated per-platform image (`containers/dynamo:runtime#arm64`)
+    writes `containers.dynamo/runtime-arm64`."""
+    spec_path, name = address.split(":")
+    return f"{spec_path.replace('/', '.')}/{name.replace('#', '-')}"
+
+
 def built_image(address: str) -> BuiltImage:
     """The image Pants built for `address` (a runtime_package_dependency of the test)."""
-    spec_path, name = address.split(":")
-    info_file = Path(spec_path.replace("/", ".")) / f"{name}.docker-info.json"
+    info_file = Path(f"{package_stem(address)}.docker-info.json")
     if not info_file.exists():
         raise AssertionError(
             f"{info_file} is missing: add {address!r} to this test's runtime_package_dependencies."

@@ -24,7 +24,7 @@ from dynamo_deploy_runner.runner import LABEL, Deployment, image_ids_from_info, 
 from dynamo_deploy_runner.spec import load
 from smoke.docker_helpers import docker, wait_until
 
-IMAGE = "containers/dynamo:runtime"
+IMAGE = "containers/dynamo:runtime#amd64"
 
 
 def deployment(name: str) -> Deployment:

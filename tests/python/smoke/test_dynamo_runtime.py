@@ -1,4 +1,4 @@
-"""Smoke tests of containers/dynamo:runtime: Dynamo serves an OpenAI request end to end."""
+"""Smoke tests of containers/dynamo:runtime#amd64: Dynamo serves an OpenAI request end to end."""
 
 import json
 
@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from smoke.docker_helpers import built_image, docker, http_get, wait_until
 from smoke.dynamo_serving import MODEL, dynamo_serving
 
-IMAGE = "containers/dynamo:runtime"
+IMAGE = "containers/dynamo:runtime#amd64"
 
 
 @pytest.fixture(scope="module")

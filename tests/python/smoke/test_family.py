@@ -2,7 +2,8 @@
 
 tests/python/smoke/BUILD makes one target of this file per buildable backend (from
 containers/images_data.py), with the backend in FAMILY_BACKEND, its framework's import name in
-FAMILY_FRAMEWORK (empty for Dynamo alone) and the stages, in build order, in FAMILY_STAGES.
+FAMILY_FRAMEWORK (empty for Dynamo alone), the stages, in build order, in FAMILY_STAGES and
+their images' addresses in FAMILY_IMAGES (the host platform's, of a multi-arch backend).
 The images' size budgets and SBOMs are enforced and written when they are packaged
 (plugins/dynamo_images); the SBOMs are checked here.
 """
@@ -16,13 +17,15 @@ from pathlib import Path
 import openai
 import pytest
 
-from smoke.docker_helpers import built_image, docker
+from smoke.docker_helpers import built_image, docker, package_stem
 from smoke.dynamo_serving import MODEL, dynamo_serving
 
 BACKEND = os.environ["FAMILY_BACKEND"]
 FRAMEWORK = os.environ.get("FAMILY_FRAMEWORK", "")
 # containers/images_data.py's STAGES: a stage added there is built and tested here.
 STAGES = tuple(os.environ["FAMILY_STAGES"].split(","))
+# Each stage's image address (images_data.image_address: `containers/dynamo:runtime#amd64`).
+IMAGES = dict(zip(STAGES, os.environ["FAMILY_IMAGES"].split(",")))
 COMPILERS = ("gcc", "g++", "cc", "c++", "clang", "rustc", "nvcc")
 # What each stage adds: modules importable from the stage's PATH python, commands on PATH.
 STAGE_MODULES = {
@@ -33,7 +36,7 @@ STAGE_MODULES = {
 
 
 def image(stage: str):
-    return built_image(f"containers/{BACKEND}:{stage}")
+    return built_image(IMAGES[stage])
 
 
 @pytest.fixture(scope="module", params=STAGES)
@@ -135,7 +138,7 @@ def test_framework_imports_and_reports_the_pinned_version():
 
 
 def test_sbom_lists_the_images_packages(stage):
-    sbom_file = Path(f"containers.{BACKEND}/{stage}.sbom.cdx.json")
+    sbom_file = Path(f"{package_stem(IMAGES[stage])}.sbom.cdx.json")
     sbom = json.loads(sbom_file.read_text())
     assert sbom["bomFormat"] == "CycloneDX"
     versions = {c["name"]: c.get("version") for c in sbom["components"]}

@@ -1,4 +1,4 @@
-"""The GPU checks in containers/dynamo:runtime on a CPU: everything that runs without a GPU.
+"""The GPU checks in containers/dynamo:runtime#amd64 on a CPU: everything that runs without a GPU.
 
 `gpu_smoke_test` (tests/gpu_smoke) mounts the checks PEX into an image onto PYTHONPATH and runs
 it with `docker run --gpus all` on GPU hosts. Here the same mount must work with the image's own
@@ -13,7 +13,7 @@ from pathlib import Path
 from gpu_smoke_checks.contract import CONTAINER_CHECKS, EXIT_NO_GPU, PACKAGE
 from smoke.docker_helpers import built_image, docker
 
-IMAGE = "containers/dynamo:runtime"
+IMAGE = "containers/dynamo:runtime#amd64"
 # A runtime_package_dependency of this test (tests/python/smoke/BUILD).
 CHECKS_PEX = Path("src.python.gpu_smoke_checks/gpu-smoke-checks.pex")
 
