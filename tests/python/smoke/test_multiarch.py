@@ -1,10 +1,13 @@
-"""The architecture matrix end to end: the runtime base built for amd64 and arm64 (qemu),
+"""The architecture matrix end to end: a multi-arch image built for amd64 and arm64 (qemu),
 each image run on its arch, then both published to a real registry as one manifest list by
-the script `./pants publish` runs."""
+the script `./pants publish` runs. The image is the one whose manifest list MANIFEST_INFO
+names (tests/python/smoke/BUILD: the runtime base in `::`, each multi-arch backend's runtime
+with the `arm64` tag)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.request
 import uuid
@@ -15,7 +18,8 @@ from dynamo_workspaces.registry import local_registry
 
 from smoke.docker_helpers import docker, docker_cli, owned_copy
 
-MANIFEST_INFO = Path("containers.base/runtime.manifest-list.json")
+MANIFEST_INFO = Path(os.environ.get("MANIFEST_INFO", "containers.base/runtime.manifest-list.json"))
+REPOSITORY = "dynamo/matrix"  # in the test's own registry
 PUSH_SCRIPT = "plugins/dynamo_images/push_manifest_list.sh"
 MANIFEST_LIST_TYPES = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -54,7 +58,7 @@ def registry(tmp_path: Path):
 
 
 def test_published_manifest_list_has_both_platforms(images: dict[str, str], registry: str):
-    repository = f"{registry}/dynamo/base"
+    repository = f"{registry}/{REPOSITORY}"
     run = uuid.uuid4().hex[:8]
     # Copies of our own under this run's tags (removing them never touches the built images).
     refs = {p: f"{repository}:matrix-{run}-{p.split('/')[1]}" for p in sorted(images)}
@@ -69,7 +73,7 @@ def test_published_manifest_list_has_both_platforms(images: dict[str, str], regi
         docker("rmi", *refs.values(), check=False)
 
     request = urllib.request.Request(
-        f"http://{registry}/v2/dynamo/base/manifests/matrix-{run}",
+        f"http://{registry}/v2/{REPOSITORY}/manifests/matrix-{run}",
         headers={"Accept": ", ".join(MANIFEST_LIST_TYPES)},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -85,7 +89,7 @@ def test_published_manifest_list_has_both_platforms(images: dict[str, str], regi
         platform = f"{entry['platform']['os']}/{entry['platform']['architecture']}"
         built = json.loads(docker("image", "inspect", images[platform]).stdout)[0]
         manifest = urllib.request.Request(
-            f"http://{registry}/v2/dynamo/base/manifests/{entry['digest']}",
+            f"http://{registry}/v2/{REPOSITORY}/manifests/{entry['digest']}",
             headers={"Accept": entry["mediaType"]},
         )
         with urllib.request.urlopen(manifest, timeout=10) as response:
