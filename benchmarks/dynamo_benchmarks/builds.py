@@ -59,6 +59,15 @@ def image_address(repo: Path, backend: str, stage: str) -> str:
     return f"containers/{backend}:{stage}"
 
 
+def size_budget(repo: Path, backend: str, stage: str) -> int:
+    """The stage's size budget in bytes (images_data.SIZE_BUDGETS, "6.4GB"): a bound on the
+    image's size known before anything is built (the slow scenarios' disk checks)."""
+    data = _images_data(repo)
+    budget = dict(data.SIZE_BUDGETS)[backend][data.STAGES.index(stage)]
+    units = {"GB": 10**9, "MB": 10**6}
+    return int(float(budget[:-2]) * units[budget[-2:]])
+
+
 def info_name(address: str) -> str:
     """Where `package` writes an image's docker-info.json under dist/, less the ending:
     `containers.dynamo/runtime-amd64` for `containers/dynamo:runtime#amd64`."""

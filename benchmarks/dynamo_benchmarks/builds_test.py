@@ -3,7 +3,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dynamo_benchmarks.builds import BaselineBuild, buildkit_steps, lock_pins, requirements_of
+from dynamo_benchmarks.builds import (
+    BaselineBuild,
+    buildkit_steps,
+    lock_pins,
+    requirements_of,
+    size_budget,
+)
 
 
 def write_lock(path: Path, pins: dict[str, str]) -> None:
@@ -78,3 +84,8 @@ def test_buildkit_steps_tells_cached_from_ran() -> None:
         ]
     )
     assert buildkit_steps(log) == {"cached": 1, "ran": 1}
+
+
+def test_the_disk_checks_read_the_size_budget_from_the_repos_data() -> None:
+    # The repo's own data (containers/images_data.py): dynamo's runtime budget is a few GB.
+    assert 5 * 10**9 < size_budget(Path.cwd(), "dynamo", "runtime") < 8 * 10**9

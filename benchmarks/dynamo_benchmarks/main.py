@@ -46,7 +46,14 @@ from dynamo_workspaces.team_caches import remote_env
 from dynamo_workspaces.workspace import Workspace
 
 from dynamo_benchmarks import layers, report
-from dynamo_benchmarks.builds import DOCKER, BaselineBuild, BuildFailed, OursBuild, log
+from dynamo_benchmarks.builds import (
+    DOCKER,
+    BaselineBuild,
+    BuildFailed,
+    OursBuild,
+    log,
+    size_budget,
+)
 from dynamo_benchmarks.fresh_remote import FreshRemote
 
 STAGES = ("runtime", "dev")
@@ -338,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [] if args.no_sizes else measure_sizes(ours, baseline, base_runtime)
         if "cold" in args.scenarios:
             try:
-                check_disk("cold", scratch, layers.image_size(DOCKER, ours.image("runtime")))
+                check_disk("cold", scratch, size_budget(repo, args.backend, "runtime"))
                 run_cold(repo, files, scratch, ours, baseline, scenarios)
             except BuildFailed as e:  # the report of the other scenarios is still written
                 log(f"cold: not measured: {e}")
