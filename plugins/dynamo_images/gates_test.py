@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -349,6 +350,24 @@ def test_a_build_the_disk_cannot_hold_fails_before_it_starts(rule_runner: RuleRu
     assert "./pants run build-support:clean-images -- --apply" in message
     log: Path = rule_runner.docker_log  # type: ignore[attr-defined]
     assert not any(line.startswith("build ") for line in log.read_text().splitlines())
+
+
+def test_the_disk_need_counts_an_image_built_in_the_same_session_as_the_base(
+    rule_runner: RuleRunner,
+) -> None:
+    """img:app is built in the session that then checks img:child: the engine's listing, made
+    once per session before, lacks it, and its size is asked for (not taken as 0 bytes)."""
+    child = CHILD.replace("sbom=True,", "size_budget='9000GB',")
+    rule_runner.write_files({"img/BUILD": app(rule_runner) + child, WHEEL: wheel()})
+    new_session(rule_runner, rule_runner.options)  # type: ignore[attr-defined]
+    target = rule_runner.get_target(Address("img", target_name="child"))
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.request(BuiltPackage, [DockerPackageFieldSet.create(target)])
+    found = re.search(r"size budget 9000 GB less the ([0-9.]+ [MG]B) image it builds on", str(
+        error.value
+    ))
+    # The base (a Debian rootfs) is over 50 MB; an unlisted one used to count as 0 MB.
+    assert found and (parse_size(found.group(1)) or 0) > 50_000_000, error.value
 
 
 def test_a_no_op_package_needs_no_disk(rule_runner: RuleRunner) -> None:

@@ -70,6 +70,7 @@ from dynamo_images.docker_process import (
     DockerProcess,
     DockerScript,
 )
+from dynamo_images.gates import ImageFacts, ImageFactsRequest
 from dynamo_images.image_cache import (
     UPSTREAM_METADATA_GLOBS,
     ImageRecord,
@@ -193,9 +194,13 @@ async def disk_preflight(
         return
     entries = await Get(DigestEntries, Digest, context.digest)
     files = [e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry)]
+    # An upstream image built in this session is not in the session's listing: asked for.
+    unlisted = [i for i in context.upstream_image_ids if i not in engine.sizes]
+    facts = await MultiGet(Get(ImageFacts, ImageFactsRequest(i)) for i in unlisted)
+    listed = [engine.sizes[i] for i in context.upstream_image_ids if i in engine.sizes]
     need = DiskNeed(
         budget=budget,
-        base_size=max((engine.sizes.get(i, 0) for i in context.upstream_image_ids), default=0),
+        base_size=max(listed + [f.size for f in facts], default=0),
         context_size=sum(files),
     )
     check_disk(str(field_set.address), need, engine.data_root, docker_env.vars.get("DOCKER_HOST"))
