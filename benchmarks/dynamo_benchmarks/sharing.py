@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -196,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sharing.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results["engine"], args.out / "sharing.png")
-    engine = results["engine"]
-    print(f"engine: {engine['unique'] / 1e9:.2f} GB stored for {engine['sum_of_sizes'] / 1e9:.2f}"
-          f" GB of images ({engine['ratio']:.0%}; "
-          + ", ".join(f"{b} {s / 1e9:.2f} GB" for b, s in engine["sizes"].items()) + ")")
+    shutil.rmtree(scratch, ignore_errors=True)
+    stored = results["engine"]
+    print(f"engine: {stored['unique'] / 1e9:.2f} GB stored for {stored['sum_of_sizes'] / 1e9:.2f}"
+          f" GB of images ({stored['ratio']:.0%}; "
+          + ", ".join(f"{b} {s / 1e9:.2f} GB" for b, s in stored["sizes"].items()) + ")")
     for backend, pull in pulled.items():
         print(f"pull {backend}: {pull['downloaded'] / 1e9:.2f} of "
               f"{pull['compressed_size'] / 1e9:.2f} GB ({pull['ratio']:.0%})")
