@@ -5,13 +5,12 @@ Its macros and templates are tested through Pants' BUILD parser in images_macros
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import toml  # pants: no-infer-dep (Pants' own dependency)
 
-from build_graph.family_runner import DATA, IMAGES_DATA
+from build_graph.family_runner import DATA, IMAGES_DATA, read_lockfile
 
 
 def test_the_data_is_consistent() -> None:
@@ -51,8 +50,7 @@ def test_the_gpu_checks_import_each_backends_framework_by_the_datas_module() -> 
 
 
 def _locked(resolve: str) -> list[dict]:
-    text = Path(f"3rdparty/python/{resolve}.lock").read_text()
-    lock = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
+    lock = read_lockfile(Path(f"3rdparty/python/{resolve}.lock"))
     return [r for locked in lock["locked_resolves"] for r in locked["locked_requirements"]]
 
 

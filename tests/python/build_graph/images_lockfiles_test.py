@@ -21,7 +21,7 @@ from packaging.requirements import Requirement  # pants: no-infer-dep
 from packaging.tags import Tag, compatible_tags, cpython_tags  # pants: no-infer-dep
 from packaging.utils import canonicalize_name, parse_wheel_filename  # pants: no-infer-dep
 
-from build_graph.family_runner import DATA, IMAGES_DATA
+from build_graph.family_runner import DATA, IMAGES_DATA, read_lockfile
 
 PYTHON = tuple(int(part) for part in DATA.version("python").split("."))
 
@@ -77,12 +77,6 @@ def is_usable_on_aarch64(filename: str) -> bool:
     if not filename.endswith(".whl"):
         return True  # an sdist: pip builds it on the target
     return bool(parse_wheel_filename(filename)[3] & USABLE_ON_AARCH64)
-
-
-def read_lockfile(path: Path) -> dict:
-    """Pex's JSON after Pants' `//` header."""
-    text = path.read_text()
-    return json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
 
 
 @dataclass(frozen=True)
