@@ -257,7 +257,7 @@ def _base_address(flavour, platform):
     """The address of a base image for one platform (`#<arch>` if it has several)."""
     address = "containers/base:" + flavour
     platforms = dict(BASE_FLAVOURS)[flavour][2]
-    return address + "#" + platform.split("/")[1] if len(platforms) > 1 else address
+    return address + "#" + arch_of(platform) if len(platforms) > 1 else address
 
 
 def dynamo_base():
@@ -276,7 +276,7 @@ def dynamo_base():
             head = _render(BASE_LOCAL_TEMPLATE, rootfs="containers/base/{}.tar".format(rootfs))
             deps = [":" + rootfs]
             for platform in platforms:
-                arch = platform.split("/")[1]
+                arch = arch_of(platform)
                 _base_rootfs(rootfs.replace("{arch}", arch), arch, extra, name)
         else:
             packages = "".join(" " + package for package in extra)
