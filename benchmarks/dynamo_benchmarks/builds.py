@@ -51,12 +51,8 @@ def _images_data(repo: Path):
 
 def image_address(repo: Path, backend: str, stage: str) -> str:
     """One stage's host-platform image as the repo's data addresses it:
-    `containers/dynamo:runtime#amd64` for a multi-arch backend, else `containers/vllm:runtime`
-    (and that for a repo from before images_data.image_address)."""
-    data = _images_data(repo)
-    if hasattr(data, "image_address"):
-        return data.image_address(backend, stage)
-    return f"containers/{backend}:{stage}"
+    `containers/dynamo:runtime#amd64` for a multi-arch backend, else `containers/vllm:runtime`."""
+    return _images_data(repo).image_address(backend, stage)
 
 
 def size_budget(repo: Path, backend: str, stage: str) -> int:
