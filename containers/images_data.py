@@ -109,6 +109,8 @@ def backends():
             ),
             nixl=v["nixl"],
             framework=("vllm", "vllm", v["vllm"]),
+            # vLLM publishes a manylinux aarch64 wheel of the pin (in images-vllm.lock).
+            platforms=("linux/amd64", "linux/arm64"),
         ),
         # Dynamo's `sglang` extra pins SGLang (with its diffusion extra) and NIXL 1.3.0.
         "sglang": dict(
@@ -218,7 +220,7 @@ def image_platforms():
 
 def image_address(backend, stage, platform=IMAGE_PLATFORM):
     """The address of one stage's image for one platform: `containers/dynamo:runtime#amd64`
-    for a multi-arch backend, `containers/vllm:runtime` otherwise."""
+    for a multi-arch backend, `containers/sglang:runtime` otherwise."""
     address = f"containers/{backend}:{stage}"
     if len(backend_platforms(backend)) > 1:
         return address + "#" + arch_of(platform)

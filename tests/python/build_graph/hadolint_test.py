@@ -60,7 +60,8 @@ def test_the_family_passes_hadolint(rule_runner: RuleRunner, profile: str) -> No
         "containers/base:devel",
         "containers/dynamo:runtime#amd64",
         "containers/dynamo:runtime#arm64",
-        "containers/vllm:dev",
+        "containers/vllm:dev#amd64",
+        "containers/vllm:dev#arm64",
     }, linted
     partitions: Partitions[HadolintFieldSet, Any] = rule_runner.request(
         Partitions, [HadolintRequest.PartitionRequest(field_sets)]

@@ -56,8 +56,8 @@ def instructions(runner: RuleRunner, address: Address) -> str:
 def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner)
     stack = instructions(rule_runner, Address("containers/vllm", target_name="stack"))
-    runtime = instructions(rule_runner, Address("containers/vllm", target_name="runtime"))
-    dev = instructions(rule_runner, Address("containers/vllm", target_name="dev"))
+    runtime = instructions(rule_runner, image("vllm", "runtime"))
+    dev = instructions(rule_runner, image("vllm", "dev"))
     # Every stack is on the one shared torch layer, itself on the runtime base.
     assert "ARG BASE_IMAGE=containers/base:torch" in stack
     assert "source=containers.vllm/python-env.pex" in stack
@@ -67,14 +67,12 @@ def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: Rule
     # The runtime image's build context holds no PEX: the stack is an image of its own.
     assert "ARG BASE_IMAGE=containers/vllm:stack" in runtime
     assert ".pex" not in runtime
-    runtime_deps = rule_runner.get_target(Address("containers/vllm", target_name="runtime"))[
-        Dependencies
-    ].value
+    runtime_deps = rule_runner.get_target(image("vllm", "runtime"))[Dependencies].value
     assert not any("python-env" in d for d in runtime_deps or ())
-    assert "ARG BASE_IMAGE=containers/vllm:runtime" in dev
+    assert "ARG BASE_IMAGE=containers/vllm:runtime#amd64\n" in dev
     assert "source=containers.vllm/dev-tools.pex" in dev
     # No version literal in the templates: versions arrive as build args.
-    target = rule_runner.get_target(Address("containers/vllm", target_name="runtime"))
+    target = rule_runner.get_target(image("vllm", "runtime"))
     build_args = dict(a.split("=", 1) for a in target[DockerImageBuildArgsField].value or ())
     assert set(build_args) >= {"DYNAMO_VERSION", "NIXL_VERSION", "FRAMEWORK_VERSION"}
 
@@ -85,67 +83,77 @@ def test_stages_install_their_first_party_wheels(rule_runner: RuleRunner) -> Non
         ("runtime", "src/rust/imagekit:wheel", "dynamo_imagekit"),
         ("dev", "src/cpp/hostxfer:wheel", "dynamo_hostxfer"),
     ):
-        address = Address("containers/vllm", target_name=stage)
+        address = image("vllm", stage)
         target = rule_runner.get_target(address)
         # A dependency, so a change in the wheel's sources rebuilds this image.
         assert wheel in (target[Dependencies].value or ()), stage
         assert f"/tmp/wheels/{distribution}-*.whl" in instructions(rule_runner, address)
-    runtime = instructions(rule_runner, Address("containers/vllm", target_name="runtime"))
+    runtime = instructions(rule_runner, image("vllm", "runtime"))
     assert 'CMD ["dynamo-imagekit", "probe"]' in runtime
 
 
 def test_image_builds_are_hermetic_and_name_their_platform(rule_runner: RuleRunner) -> None:
     with_prelude(rule_runner)
     for name in ("runtime", "dev"):
-        target = rule_runner.get_target(Address("containers/vllm", target_name=name))
+        target = rule_runner.get_target(image("vllm", name))
         assert target[DockerImageBuildNetworkField].value == "none"
         assert target[DockerImageBuildPlatformField].value == "linux/amd64"
 
 
-def test_the_dynamo_family_is_built_for_amd64_and_arm64(rule_runner: RuleRunner) -> None:
+@pytest.mark.parametrize("backend", ["dynamo", "vllm"])
+def test_a_family_is_built_for_amd64_and_arm64(rule_runner: RuleRunner, backend: str) -> None:
     """backends()' `platforms`: the arm64 images build on their own stack, torch layer and
     base, install the aarch64 wheels and PEXes, and carry the `arm64` tag (out of `::`)."""
     with_prelude(rule_runner)
     arm64 = "linux/arm64"
-    assert DATA.backend_platforms("dynamo") == ("linux/amd64", arm64)
-    runtime = rule_runner.get_target(image("dynamo", "runtime", arm64))
-    assert runtime.address.spec == "containers/dynamo:runtime#arm64"
+    here, pex_dir = f"containers/{backend}", f"containers.{backend}"
+    assert DATA.backend_platforms(backend) == ("linux/amd64", arm64)
+    runtime = rule_runner.get_target(image(backend, "runtime", arm64))
+    assert runtime.address.spec == f"{here}:runtime#arm64"
     assert runtime[DockerImageBuildPlatformField].value == arm64
     assert runtime[Tags].value == ("arm64",)
     assert "src/rust/imagekit:wheel-aarch64" in runtime[Dependencies].value
     text = instructions(rule_runner, runtime.address)
-    assert "ARG BASE_IMAGE=containers/dynamo:stack-arm64\n" in text
+    assert f"ARG BASE_IMAGE={here}:stack-arm64\n" in text
     assert "source=wheels-aarch64,target=/tmp/wheels" in text
-    dev = instructions(rule_runner, image("dynamo", "dev", arm64))
-    assert "ARG BASE_IMAGE=containers/dynamo:runtime#arm64\n" in dev
-    assert "source=containers.dynamo/dev-tools-arm64.pex" in dev
+    dev = instructions(rule_runner, image(backend, "dev", arm64))
+    assert f"ARG BASE_IMAGE={here}:runtime#arm64\n" in dev
+    assert f"source={pex_dir}/dev-tools-arm64.pex" in dev
     assert "source=wheels-aarch64," in dev
     # The ci stage's wheel is pure Python: the same wheel on both platforms.
-    ci = rule_runner.get_target(image("dynamo", "ci", arm64))
+    ci = rule_runner.get_target(image(backend, "ci", arm64))
     assert "src/python/dynamo_ci_tools:wheel" in ci[Dependencies].value
     assert "source=wheels,target=/tmp/wheels" in instructions(rule_runner, ci.address)
-    manifest = Address("containers/dynamo", target_name="runtime", generated_name="manifest")
+    manifest = Address(here, target_name="runtime", generated_name="manifest")
     assert rule_runner.get_target(manifest)[Tags].value == ("arm64",)
-    stack = instructions(rule_runner, Address("containers/dynamo", target_name="stack-arm64"))
+    stack = instructions(rule_runner, Address(here, target_name="stack-arm64"))
     assert "ARG BASE_IMAGE=containers/base:torch-arm64\n" in stack
-    assert "source=containers.dynamo/python-env-arm64.pex" in stack
+    assert f"source={pex_dir}/python-env-arm64.pex" in stack
     torch = instructions(rule_runner, Address("containers/base", target_name="torch-arm64"))
     assert "ARG BASE_IMAGE=containers/base:runtime#arm64\n" in torch
     # The aarch64 PEXes: the resolve's lockfile, for the complete platform of the data.
-    pex = rule_runner.get_target(Address("containers/dynamo", target_name="python-env-arm64"))
+    pex = rule_runner.get_target(Address(here, target_name="python-env-arm64"))
     command = pex[ShellCommandCommandField].value
     assert command.startswith("bash containers/build-inputs/foreign_pex.sh ")
-    assert "3rdparty/python/images-dynamo.lock " in command
+    assert f"3rdparty/python/images-{backend}.lock " in command
     assert dict(DATA.PEX_COMPLETE_PLATFORMS)[arm64][0] in command
     assert pex[Tags].value == ("arm64",)
-    # The host's images keep their PEXes, untagged; other backends are amd64 only.
-    amd64 = rule_runner.get_target(image("dynamo", "runtime"))
-    assert amd64.address.spec == "containers/dynamo:runtime#amd64"
+    # The host's images keep their PEXes, untagged.
+    amd64 = rule_runner.get_target(image(backend, "runtime"))
+    assert amd64.address.spec == f"{here}:runtime#amd64"
     assert not amd64[Tags].value
-    assert "ARG BASE_IMAGE=containers/dynamo:stack\n" in instructions(rule_runner, amd64.address)
-    assert image("vllm", "runtime", arm64) == Address("containers/vllm", target_name="runtime")
+    assert f"ARG BASE_IMAGE={here}:stack\n" in instructions(rule_runner, amd64.address)
+
+
+def test_a_backend_without_platforms_is_built_for_the_host_alone(
+    rule_runner: RuleRunner,
+) -> None:
+    with_prelude(rule_runner)
+    assert DATA.backend_platforms("sglang") == (DATA.IMAGE_PLATFORM,)
+    arm64 = "linux/arm64"
+    assert image("sglang", "runtime", arm64) == Address("containers/sglang", target_name="runtime")
     with pytest.raises(ExecutionError):
-        rule_runner.get_target(Address("containers/vllm", target_name="stack-arm64"))
+        rule_runner.get_target(Address("containers/sglang", target_name="stack-arm64"))
 
 
 def base(name: str, arch: str | None = None) -> Address:
@@ -225,7 +233,7 @@ def test_every_backend_has_every_stage_each_on_the_one_below(rule_runner: RuleRu
                 else f"containers/{backend}:stack"
             )
             assert f"ARG BASE_IMAGE={below}\n" in above
-    ci = Address("containers/vllm", target_name="ci")
+    ci = image("vllm", "ci")
     assert "src/python/dynamo_ci_tools:wheel" in (rule_runner.get_target(ci)[Dependencies].value)
     assert "/tmp/wheels/dynamo_ci_tools-*.whl" in instructions(rule_runner, ci)
 
@@ -381,8 +389,8 @@ DATA_MISTAKES = {
     ),
     "a backend built for a platform the base is not": (
         IMAGES_DATA,
-        'platforms=("linux/amd64", "linux/arm64"),',
-        'platforms=("linux/amd64", "linux/riscv64"),',
+        'framework=None,\n            platforms=("linux/amd64", "linux/arm64"),',
+        'framework=None,\n            platforms=("linux/amd64", "linux/riscv64"),',
         [
             "backends()['dynamo'] is built for linux/riscv64, but the runtime base "
             "(BASE_FLAVOURS) is built only for linux/amd64, linux/arm64"
@@ -390,8 +398,8 @@ DATA_MISTAKES = {
     ),
     "a backend not built for the host": (
         IMAGES_DATA,
-        'platforms=("linux/amd64", "linux/arm64"),',
-        'platforms=("linux/arm64",),',
+        'framework=None,\n            platforms=("linux/amd64", "linux/arm64"),',
+        'framework=None,\n            platforms=("linux/arm64",),',
         ["must list each platform once, the host's (linux/amd64) among them"],
     ),
     "a stage mixing native and pure wheels": (
