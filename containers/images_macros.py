@@ -41,22 +41,18 @@ def _arch_tags(platform):
 
 def _pex(name, requirements, resolve, platform, requirement_target, description):
     """A packed PEX (`<dir>/<name>.pex`, a venv PEX with its tools) of `requirements` from
-    `resolve`'s lockfile: a pex_binary on IMAGE_PLATFORM; on another platform the same PEX
+    `resolve`'s lockfile: an image_pex on IMAGE_PLATFORM; on another platform the same PEX
     resolved for PEX_COMPLETE_PLATFORMS' complete platform, built by
-    containers/build-inputs/foreign_pex.sh (Pex 2.1.137's pex_binary cannot: the script says
+    containers/build-inputs/foreign_pex.sh (Pants 2.17's Pex cannot: the script says
     why), tagged with the arch."""
     if _is_host(platform):
-        pex_binary(
+        # Packed, not loose: a loose PEX is twice the bytes and thousands of files to store,
+        # send to the engine and cache, and measured slower (docs/performance.md: "Loose or
+        # packed PEX for the stack image"). Stored, not deflated (image_pex).
+        image_pex(
             name=name,
             dependencies=[requirement_target],
             resolve=resolve,
-            # Packed, not loose: a loose PEX skips the zip here and the unzip in `stack`, but is
-            # twice the bytes and thousands of files to store, send to the engine and cache,
-            # and measured slower (docs/performance.md: "Loose or packed PEX for the stack
-            # image").
-            layout="packed",
-            include_tools=True,
-            execution_mode="venv",
             description=description,
         )
         return

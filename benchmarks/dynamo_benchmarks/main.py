@@ -12,8 +12,11 @@ build`) in these scenarios:
                  the wheels compiled and sccache's counts
   family-noop    no-op `package` of every image of the family (ours; pantsd warm)
   cold           (not by default: minutes, and gigabytes of disk) empty caches: a fresh
-                 workspace with its own empty Pants store and named caches, writing the remote
-                 cache as CI does, `docker build --no-cache`, BuildKit's cache mounts emptied
+                 workspace with its own empty Pants store and named caches, `docker build
+                 --no-cache`, BuildKit's cache mounts emptied; like the baseline, it writes no
+                 cache (a laptop away from the team caches)
+  cold-ci        (not by default) the same, writing the remote cache and the team registry as
+                 CI's cold run does (the baseline is the same run as cold's)
   fresh-remote   (not by default: the longest, and tens of GB of disk) a new machine with the
                  team caches warm, for --fresh-remote-backends' runtime and dev images: ours,
                  the baseline with inline cache, and a plain `docker pull` (fresh_remote.py)
@@ -63,7 +66,7 @@ PYTHON_FILE = "src/rust/imagekit/python/dynamo_imagekit/report.py"
 CPP_FILE = "src/cpp/hostxfer/src/transfer.cpp"
 PYTHON_WHEEL, CPP_WHEEL = "src/rust/imagekit:wheel", "src/cpp/hostxfer:wheel"
 DEFAULT_SCENARIOS = ("noop", "python-change", "cpp-change", "family-noop")
-SCENARIOS = (*DEFAULT_SCENARIOS, "cold", "fresh-remote")
+SCENARIOS = (*DEFAULT_SCENARIOS, "cold", "cold-ci", "fresh-remote")
 # What the slow scenarios hold at once, in times the images' size. cold: the backend's wheels
 # and images several times over (downloads, unpacked wheels, the PEX, our image, the
 # baseline's stack stage and image, the remote cache). fresh-remote: CI's empty store and
@@ -73,7 +76,7 @@ SCENARIOS = (*DEFAULT_SCENARIOS, "cold", "fresh-remote")
 # Measured for cold on 2026-11-28 (dynamo): 7 minutes in, before the runtime image, the cold
 # workspace held 19 GB (its store and named caches), the team caches 6 GB and the engine 24 GB
 # (32 GB more than at the start), with the baseline still to build: 4x filled the disk.
-DISK_FACTOR = {"cold": 7, "fresh-remote": 5}
+DISK_FACTOR = {"cold": 7, "cold-ci": 7, "fresh-remote": 5}
 
 
 def python_edit(nonce: str) -> str:
@@ -177,46 +180,54 @@ def run_family(ours: OursBuild, repeat: int) -> dict:
 
 
 def run_cold(
-    repo: Path,
-    files: tuple[str, ...],
-    scratch: Path,
-    ours: OursBuild,
-    baseline: BaselineBuild,
-    scenarios: dict,
-) -> None:
-    """Ours: the cold build in a workspace of its own, writing the remote cache as CI does;
-    then the baseline's cold build."""
-    caches = ours.start_team_caches(repo, scratch / "caches")
+    repo: Path, files: tuple[str, ...], scratch: Path, ours: OursBuild, *, team_caches: bool
+) -> float:
+    """Ours from nothing: a workspace of its own (empty Pants store and named caches),
+    `docker build --no-cache`. With `team_caches`, it also writes the remote cache and the team
+    registry, as CI's cold run does. The seconds it took."""
+    caches = ours.start_team_caches(repo, scratch / "caches") if team_caches else None
+    before = image_ids()
+    # sccache's store: the team's Redis or a directory of the workspace, empty either way: the
+    # cold build compiles everything.
+    env = {k: v for k, v in ours.env.items() if k != "SCCACHE_DIR"}
+    env.update(
+        remote_env(caches, write=True)
+        if caches
+        else {"SCCACHE_DIR": str(scratch / "cold" / "sccache")}
+    )
+    cold = dataclasses.replace(
+        ours,
+        workspace=Workspace.copy_of(repo, scratch / "cold", entries=files),
+        env=env,
+        pantsd=False,
+    )
     try:
-        # sccache's store is the team's Redis, empty: the cold build compiles everything.
-        env = {k: v for k, v in ours.env.items() if k != "SCCACHE_DIR"}
-        cold = dataclasses.replace(
-            ours,
-            workspace=Workspace.copy_of(repo, scratch / "cold", entries=files),
-            env={**env, **remote_env(caches, write=True)},
-            pantsd=False,
-        )
-        log("cold: ours (empty Pants store and named caches, docker build --no-cache)")
-        cold_s = timed(
+        return timed(
             "ours",
             lambda: cold.build(
                 STAGES, flags=("--no-remote-cache-read", "--image-reuse-build-no-cache")
             ),
         )
-        # Gigabytes nothing needs any more, freed before the baseline's cold build: the
-        # workspace and the cold build's images (the warm workspace's next `package` puts
-        # its tags back).
-        cold_images = [cold.image_id(stage) for stage in STAGES]
-        shutil.rmtree(cold.workspace.root.parent, ignore_errors=True)
-        subprocess.run([DOCKER, "rmi", *cold_images], capture_output=True)
     finally:
-        caches.script("stop")
-    log("cold: baseline (BuildKit cache mounts emptied, docker build --no-cache)")
-    BaselineBuild.drop_cache_mounts()
-    scenarios["cold"] = {
-        "ours": [cold_s],
-        "baseline": [timed("baseline", lambda: baseline.build(STAGES, no_cache=True))],
-    }
+        # Gigabytes nothing needs any more: the workspace and the images the cold build made
+        # (those it wrote a docker-info.json for and the engine did not hold before; the warm
+        # workspace's next `package` puts its tags back).
+        built = {
+            json.loads(info.read_text())["image_id"]
+            for info in (cold.workspace.root / "dist").glob("*/*.docker-info.json")
+        }
+        if built - before:
+            subprocess.run([DOCKER, "rmi", "--force", *(built - before)], capture_output=True)
+        shutil.rmtree(cold.workspace.root.parent, ignore_errors=True)
+        if caches:
+            caches.script("stop")
+
+
+def image_ids() -> set[str]:
+    out = subprocess.run(
+        [DOCKER, "images", "--quiet", "--no-trunc"], capture_output=True, text=True, check=True
+    )
+    return set(out.stdout.split())
 
 
 def check_disk(scenario: str, scratch: Path, image_size: int) -> None:
@@ -346,13 +357,27 @@ def main(argv: list[str] | None = None) -> int:
             log("family-noop")
             scenarios["family-noop"] = run_family(ours, args.repeat)
         sizes = [] if args.no_sizes else measure_sizes(ours, baseline, base_runtime)
-        if "cold" in args.scenarios:
+        for name in ("cold", "cold-ci"):
+            if name not in args.scenarios:
+                continue
             try:
-                check_disk("cold", scratch, size_budget(repo, args.backend, "runtime"))
-                run_cold(repo, files, scratch, ours, baseline, scenarios)
+                check_disk(name, scratch, size_budget(repo, args.backend, "runtime"))
+                log(f"{name}: ours (empty Pants store and named caches, docker build --no-cache"
+                    + (", writing the team caches)" if name == "cold-ci" else ")"))
+                scenarios[name] = {
+                    "ours": [run_cold(repo, files, scratch, ours, team_caches=name == "cold-ci")]
+                }
             except BuildFailed as e:  # the report of the other scenarios is still written
-                log(f"cold: not measured: {e}")
-                errors.append(f"cold: {e}")
+                log(f"{name}: not measured: {e}")
+                errors.append(f"{name}: {e}")
+        cold_scenarios = [n for n in ("cold", "cold-ci") if n in scenarios]
+        if cold_scenarios:
+            # One baseline for both: it writes no cache either way.
+            log("cold: baseline (BuildKit cache mounts emptied, docker build --no-cache)")
+            BaselineBuild.drop_cache_mounts()
+            cold_baseline = timed("baseline", lambda: baseline.build(STAGES, no_cache=True))
+            for name in cold_scenarios:
+                scenarios[name]["baseline"] = [cold_baseline]
         if "fresh-remote" in args.scenarios:
             backends = tuple(args.fresh_remote_backends)
             try:

@@ -14,6 +14,7 @@ from dynamo_benchmarks.layers import CATEGORIES
 # Scenario name -> what it measures (the report's wording).
 SCENARIOS = {
     "cold": "cold build, empty caches (runtime + dev)",
+    "cold-ci": "cold build writing the team caches (runtime + dev)",
     "noop": "no-op rebuild (runtime + dev)",
     "python-change": "one-line first-party Python change -> runtime",
     "cpp-change": "one-line first-party C++ change -> dev",

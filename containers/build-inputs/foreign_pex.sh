@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds a packed PEX (--venv, --include-tools: what `pex_binary` builds for the host) of some
-# of a resolve's requirements for another platform, from the resolve's lockfile, with Pants'
-# own pex tool run by the images' CPython (3.11) instead of Pants' (3.9).
+# Builds a packed PEX (--venv, --include-tools, --no-compress: what `image_pex` builds for the
+# host, plugins/dynamo_images/image_pex.py) of some of a resolve's requirements for another
+# platform, from the resolve's lockfile, with Pants' own pex tool run by the images' CPython
+# (3.11) instead of Pants' (3.9).
 #
 # Why not `pex_binary(complete_platforms=...)`: Pex 2.1.137 (Pants 2.17's) downloads a foreign
 # platform's locked wheels with a pip run by the interpreter that runs Pex, and checks their
@@ -29,5 +30,5 @@ cert=()
 # Pants' lockfiles start with a `//` metadata header, which Pants strips before Pex reads them.
 grep -v '^//' "$lock" > "$PEX_ROOT.lock.json"
 "$python" "$pex_cli" --lock "$PEX_ROOT.lock.json" --complete-platform "$platform" "${cert[@]}" \
-  --layout packed --include-tools --venv --no-emit-warnings -o "$out" "$@"
+  --layout packed --include-tools --venv --no-compress --no-emit-warnings -o "$out" "$@"
 rm -rf "$PEX_ROOT" "$PEX_ROOT.lock.json"

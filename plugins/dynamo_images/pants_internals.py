@@ -27,6 +27,10 @@ Pants upgrade (the tests named say which behaviour depends on it).
    repeated after the record is written (delay 0) runs again in the same session, and its
    result answers the first one's in later runs and on other machines (image_cache.py;
    tests/python/image_cache, reuse_test.py).
+8. Where Pants mounts its `pex_root` named cache in a Pex process's sandbox, `.cache/pex_root`
+   (`PexEnvironment`'s private `_PEX_ROOT_DIRNAME`): `image_pex.py` gives Pex a cache
+   directory inside it, so its stored zips never share Pex 2.1.137's cache with the deflated
+   ones of every other PEX (image_pex_test.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ itself, with its package rule replaced by `package_image.py`): no-op image build
 `package` writes an SBOM and checks a size budget (`sbom`, `sbom_installs`, `size_budget`:
 `gates.py`), the architecture matrix adds `multiarch_docker_image` and `docker_manifest_list`
 (`multiarch.py`); an image this machine cannot build is an `unavailable_image` that fails at
-once (`unavailable.py`). Every `docker` command besides the build is made in
+once (`unavailable.py`); `image_pex` is the stored packed PEX an image installs
+(`image_pex.py`). Every `docker` command besides the build is made in
 `docker_process.py`; the Pants internals all this leans on are listed in `pants_internals.py`.
 It also registers Pants' hadolint linter (`pants.backend.docker.lint.hadolint`, which would
 register the Docker backend a second time): `./pants lint` checks every image's Dockerfile,
@@ -22,6 +23,7 @@ from dynamo_images import (
     docker_process,
     gates,
     image_cache,
+    image_pex,
     multiarch,
     package_image,
     pants_internals,
@@ -45,6 +47,7 @@ def target_types():
         MultiArchDockerImageTarget,
         DockerManifestListTarget,
         unavailable.UnavailableImageTarget,
+        image_pex.ImagePexTarget,
     ]
 
 
@@ -65,4 +68,5 @@ def rules():
         *gates.rules(),
         *docker_process.rules(),
         *unavailable.rules(),
+        *image_pex.rules(),
     ]
