@@ -25,7 +25,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
 
-from dynamo_images.disk import MARGIN, DiskNeed, NotEnoughDisk, check_disk
+from dynamo_images.disk import MARGIN, DiskNeed, NotEnoughDisk, check_disk, sent_to_builder
 from dynamo_images.gates import (
     SIZE_BUDGETS_HOME,
     BuiltImageSbom,
@@ -390,3 +390,32 @@ def test_the_disk_need_and_where_it_is_not_checked() -> None:
     # A remote engine's disk is not this machine's; an unknown data root is not checked.
     check_disk("x:y", need, "/var/lib/docker", "tcp://builder:2376", free=tight)
     check_disk("x:y", need, "", None, free=tight)
+
+
+CONTEXT = [
+    "containers.dynamo/python-env.pex/.deps/torch.whl",
+    "containers.base/shared-torch-env.pex/.deps/torch.whl",
+    "wheels/dynamo_imagekit-1.0-py3-none-any.whl",
+    "containers/dynamo/Dockerfile.runtime",
+]
+
+
+def test_only_the_context_the_dockerfile_names_is_counted() -> None:
+    # A stack image: its own PEX by a bind mount, not the torch layer's PEX below it that
+    # Pants also puts in the context.
+    stack = (
+        "ARG BASE_IMAGE=containers/base:torch\nFROM $BASE_IMAGE\n"
+        "RUN --mount=type=bind,source=containers.dynamo/python-env.pex,target=/tmp/p.pex \\\n"
+        "    python3 /tmp/p.pex venv /opt/venv\n"
+    )
+    assert sent_to_builder(stack, CONTEXT) == {CONTEXT[0]}
+    # A runtime image: a directory of wheels (no PEX at all).
+    runtime = "FROM x\nRUN --mount=type=bind,source=wheels,target=/tmp/wheels pip install\n"
+    assert sent_to_builder(runtime, CONTEXT) == {CONTEXT[2]}
+    assert sent_to_builder("FROM x\nCOPY wheels/*.whl /tmp/\n", CONTEXT) == {CONTEXT[2]}
+    # What this reading cannot resolve counts the whole context, as before it.
+    for whole in ("FROM x\nCOPY . /src\n", "FROM x\nCOPY ${WHEEL} /tmp/\n",
+                  "FROM x\nRUN --mount=type=bind,source=$DIR,target=/d true\n"):  # fmt: skip
+        assert sent_to_builder(whole, CONTEXT) == set(CONTEXT), whole
+    # A stage's files: not the context.
+    assert sent_to_builder("FROM x AS a\nFROM y\nCOPY --from=a . /a\n", CONTEXT) == set()

@@ -63,7 +63,7 @@ from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.util.strutil import softwrap
 
-from dynamo_images.disk import DiskNeed, check_disk
+from dynamo_images.disk import DiskNeed, check_disk, sent_to_builder
 from dynamo_images.docker_process import (
     DockerEnvironment,
     DockerEnvironmentRequest,
@@ -168,6 +168,7 @@ async def disk_preflight(
     engine: DockerEngine,
     docker_env: DockerEnvironment,
     union_membership: UnionMembership,
+    dockerfile: str,
 ) -> None:
     """Fails before a build that the engine's disk cannot hold (disk.py); a no-op package, whose
     tags are all in the engine already, is not checked."""
@@ -193,7 +194,10 @@ async def disk_preflight(
     if tags <= engine.all_tags:
         return
     entries = await Get(DigestEntries, Digest, context.digest)
-    files = [e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry)]
+    sizes = {
+        e.path: e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry)
+    }
+    files = [sizes[path] for path in sent_to_builder(dockerfile, list(sizes))]
     # An upstream image built in this session is not in the session's listing: asked for.
     unlisted = [i for i in context.upstream_image_ids if i not in engine.sizes]
     facts = await MultiGet(Get(ImageFacts, ImageFactsRequest(i)) for i in unlisted)
@@ -237,11 +241,12 @@ async def build_or_reuse_docker_image(
         Get(DockerEnvironment, DockerEnvironmentRequest()),
         Get(DockerEngine),
     )
-    dockerfile = await Get(
+    dockerfile_contents = await Get(
         DigestContents, DigestSubset(context.digest, PathGlobs([context.dockerfile]))
     )
+    dockerfile = dockerfile_contents[0].content.decode() if dockerfile_contents else ""
     external = external_base_refs(
-        dockerfile[0].content.decode() if dockerfile else "",
+        dockerfile,
         context.build_args.to_dict(),
         set(dockerfile_info.from_image_build_args.to_dict()),
     )
@@ -304,7 +309,9 @@ async def build_or_reuse_docker_image(
         # Lost too often: build without recording, as Pants 2.17 does.
         return await build(None)
 
-    await disk_preflight(field_set, options, context, engine, docker_env, union_membership)
+    await disk_preflight(
+        field_set, options, context, engine, docker_env, union_membership, dockerfile
+    )
     package = await build(
         ReusableBuild(
             bash.path,
