@@ -180,7 +180,13 @@ def run_family(ours: OursBuild, repeat: int) -> dict:
 
 
 def run_cold(
-    repo: Path, files: tuple[str, ...], scratch: Path, ours: OursBuild, *, team_caches: bool
+    repo: Path,
+    files: tuple[str, ...],
+    scratch: Path,
+    ours: OursBuild,
+    base_runtime: str,
+    *,
+    team_caches: bool,
 ) -> float:
     """Ours from nothing: a workspace of its own (empty Pants store and named caches),
     `docker build --no-cache`. With `team_caches`, it also writes the remote cache and the team
@@ -210,24 +216,39 @@ def run_cold(
         )
     finally:
         # Gigabytes nothing needs any more: the workspace and the images the cold build made
-        # (those it wrote a docker-info.json for and the engine did not hold before; the warm
-        # workspace's next `package` puts its tags back).
-        built = {
-            json.loads(info.read_text())["image_id"]
-            for info in (cold.workspace.root / "dist").glob("*/*.docker-info.json")
-        }
-        if built - before:
-            subprocess.run([DOCKER, "rmi", "--force", *(built - before)], capture_output=True)
+        # (the warm workspace's next `package` puts their tags back).
+        made = new_images(before, repository_prefix(base_runtime))
+        if made:
+            subprocess.run([DOCKER, "rmi", "--force", *made], capture_output=True)
         shutil.rmtree(cold.workspace.root.parent, ignore_errors=True)
         if caches:
             caches.script("stop")
 
 
-def image_ids() -> set[str]:
+def images() -> list[tuple[str, str]]:
+    """(ID, repository) of every tag in the engine."""
     out = subprocess.run(
-        [DOCKER, "images", "--quiet", "--no-trunc"], capture_output=True, text=True, check=True
-    )
-    return set(out.stdout.split())
+        [DOCKER, "images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [tuple(line.split()) for line in out.stdout.splitlines()]  # type: ignore[misc]
+
+
+def image_ids() -> set[str]:
+    return {image_id for image_id, _ in images()}
+
+
+def repository_prefix(tag: str) -> str:
+    """`127.0.0.1:5000/dynamo/` of `127.0.0.1:5000/dynamo/base:local-3.11-amd64`: the family's
+    repositories."""
+    return tag.rsplit(":", 1)[0].rsplit("/", 1)[0] + "/"
+
+
+def new_images(before: set[str], prefix: str) -> set[str]:
+    """Images the engine did not hold `before`, tagged in the family's repositories: what a
+    cold build made, the stack and the torch layer included (which `package` of runtime and
+    dev writes no docker-info.json for)."""
+    return {i for i, repo in images() if i not in before and repo.startswith(prefix)}
 
 
 def check_disk(scenario: str, scratch: Path, image_size: int) -> None:
@@ -365,7 +386,11 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{name}: ours (empty Pants store and named caches, docker build --no-cache"
                     + (", writing the team caches)" if name == "cold-ci" else ")"))
                 scenarios[name] = {
-                    "ours": [run_cold(repo, files, scratch, ours, team_caches=name == "cold-ci")]
+                    "ours": [
+                        run_cold(
+                            repo, files, scratch, ours, base_runtime, team_caches=name == "cold-ci"
+                        )
+                    ]
                 }
             except BuildFailed as e:  # the report of the other scenarios is still written
                 log(f"{name}: not measured: {e}")

@@ -13,6 +13,7 @@ from dynamo_benchmarks.main import (
     cpp_edit,
     path_without_this_venv,
     python_edit,
+    repository_prefix,
 )
 
 
@@ -51,3 +52,10 @@ def test_the_nested_builds_see_the_path_of_the_shell() -> None:
     venv_bin = str(Path(sys.prefix) / "bin")
     path = os.pathsep.join([venv_bin, "/usr/local/bin", "/usr/bin"])
     assert path_without_this_venv(path) == os.pathsep.join(["/usr/local/bin", "/usr/bin"])
+
+
+def test_the_family_repositories_are_those_of_the_base_image_tag() -> None:
+    assert repository_prefix("127.0.0.1:5000/dynamo/base:local-3.11-amd64") == (
+        "127.0.0.1:5000/dynamo/"
+    )
+    assert repository_prefix("dynamo/base:local") == "dynamo/"
