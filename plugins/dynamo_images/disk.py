@@ -4,10 +4,9 @@ What a build needs on the engine's disk is estimated from what Pants knows befor
 the image's `size_budget` less the image it builds on (its new layers at most), plus the part of
 the build context the Dockerfile names (BuildKit copies in only that: the multi-GB PEX of a
 stack image, not the PEXes of the images below that Pants also puts in the context), plus a
-margin. Checked only
-when the build will run, that is when the engine lacks one of the image's tags (a no-op
-`package` reuses the image and needs nothing), and only for a local engine, whose data root
-this machine can see.
+margin. Checked only when the build will run, that is when the engine lacks one of the image's
+tags (a no-op `package` reuses the image and needs nothing), and only for a local engine, whose
+data root this machine can see.
 """
 
 from __future__ import annotations
