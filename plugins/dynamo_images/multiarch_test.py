@@ -177,6 +177,7 @@ def image_with(dependency: str) -> str:
 native_wheel(name="wheel-x86_64", platform_tag="manylinux_2_34_x86_64")
 native_wheel(name="wheel-aarch64", platform_tag="manylinux_2_34_aarch64")
 pex_binary(name="env", entry_point="app.py")
+image_pex(name="stored-env")
 platform_image(name="base-amd64", build_platform="linux/amd64", dependencies=["{dependency}"])
 platform_image(name="base-arm64", build_platform="linux/arm64", dependencies=["{dependency}"])
 """
@@ -207,12 +208,21 @@ def test_a_wheel_for_the_arch_passes(rule_runner: RuleRunner) -> None:
     ]
 
 
-def test_a_host_resolved_pex_has_no_build_for_another_arch(rule_runner: RuleRunner) -> None:
-    rule_runner.write_files({"img/BUILD": image_with(":env"), "img/app.py": ""})
+@pytest.mark.parametrize(
+    "pex, message",
+    [
+        ("env", "img:env is resolved for this host (x86_64) only"),
+        ("stored-env", "img:stored-env is an `image_pex`, resolved for this host only"),
+    ],
+)
+def test_a_host_resolved_pex_has_no_build_for_another_arch(
+    rule_runner: RuleRunner, pex: str, message: str
+) -> None:
+    rule_runner.write_files({"img/BUILD": image_with(f":{pex}"), "img/app.py": ""})
     dependencies_of(rule_runner, "amd64")  # this host is x86_64
     with pytest.raises(ExecutionError) as error:
         dependencies_of(rule_runner, "arm64")
-    assert "img:env is resolved for this host (x86_64) only" in str(error.value)
+    assert message in str(error.value)
 
 
 def publish_processes(rule_runner: RuleRunner, lists) -> PublishProcesses:
