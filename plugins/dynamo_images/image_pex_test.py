@@ -21,7 +21,7 @@ from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import image_pex
 from dynamo_images.image_pex import ImagePexFieldSet, ImagePexTarget
-from dynamo_images.testutil import offline_pex_cli_options
+from dynamo_images.testutil import offline_pex_cli_options, read_lockfile
 
 # One small pure distribution of the tools lockfile (no dependencies), locked there with its
 # hashes: the test's resolve is that entry alone.
@@ -30,8 +30,7 @@ PIN = ("packaging", "26.4")
 
 
 def one_requirement_lock() -> str:
-    text = TOOLS_LOCK.read_text()
-    lock = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
+    lock = read_lockfile(TOOLS_LOCK)
     [resolve] = lock["locked_resolves"]
     entries = [
         r for r in resolve["locked_requirements"] if (r["project_name"], r["version"]) == PIN

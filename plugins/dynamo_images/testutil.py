@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import uuid
@@ -29,6 +30,12 @@ from dynamo_images import register
 def plugin_rules():
     """This plugin's rules plus the core goals' rules that Pants itself would install."""
     return [*register.rules(), *package.rules(), *publish.rules(), *source_files.rules()]
+
+
+def read_lockfile(path: Path) -> dict:
+    """A Pants lockfile's Pex JSON, after Pants' `//` header."""
+    text = path.read_text()
+    return json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
 
 
 def offline_pex_cli_options() -> list[str]:

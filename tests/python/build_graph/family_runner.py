@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from types import ModuleType
 
@@ -41,12 +40,6 @@ DATA = images_data()
 BACKENDS = tuple(DATA.backends())
 BUILDABLE = tuple(DATA.buildable_backends())
 STAGES = tuple(DATA.STAGES)
-
-
-def read_lockfile(path: Path) -> dict:
-    """A Pants lockfile's Pex JSON, after Pants' `//` header."""
-    text = path.read_text()
-    return json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
 
 
 def image(backend: str, stage: str, platform: str | None = None) -> Address:

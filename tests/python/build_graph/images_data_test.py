@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import toml  # pants: no-infer-dep (Pants' own dependency)
 
-from build_graph.family_runner import DATA, IMAGES_DATA, read_lockfile
+from build_graph.family_runner import DATA, IMAGES_DATA
+from dynamo_images.testutil import read_lockfile
 
 
 def test_the_data_is_consistent() -> None:

@@ -21,7 +21,8 @@ from packaging.requirements import Requirement  # pants: no-infer-dep
 from packaging.tags import Tag, compatible_tags, cpython_tags  # pants: no-infer-dep
 from packaging.utils import canonicalize_name, parse_wheel_filename  # pants: no-infer-dep
 
-from build_graph.family_runner import DATA, IMAGES_DATA, read_lockfile
+from build_graph.family_runner import DATA, IMAGES_DATA
+from dynamo_images.testutil import read_lockfile
 
 PYTHON = tuple(int(part) for part in DATA.version("python").split("."))
 
