@@ -39,10 +39,11 @@ def _arch_tags(platform):
     return [] if _is_host(platform) else [arch_of(platform)]
 
 
-def _pex(name, requirements, resolve, platform, requirement_target, description):
+def _pex(name, requirements, resolve, platform, requirement_target, description, exclude=()):
     """A packed PEX (`<dir>/<name>.pex`, a venv PEX with its tools) of `requirements` from
-    `resolve`'s lockfile: an image_pex on IMAGE_PLATFORM; on another platform the same PEX
-    resolved for PEX_COMPLETE_PLATFORMS' complete platform, built by
+    `resolve`'s lockfile: an image_pex on IMAGE_PLATFORM, without the `exclude`d
+    distributions (`name==version`); on another platform the same PEX, with every
+    distribution, resolved for PEX_COMPLETE_PLATFORMS' complete platform, built by
     containers/build-inputs/foreign_pex.sh (Pants 2.17's Pex cannot: the script says
     why), tagged with the arch."""
     if _is_host(platform):
@@ -53,6 +54,7 @@ def _pex(name, requirements, resolve, platform, requirement_target, description)
             name=name,
             dependencies=[requirement_target],
             resolve=resolve,
+            exclude=list(exclude),
             description=description,
         )
         return
@@ -125,6 +127,11 @@ def _site_packages(venv):
 
 def _shared_site():
     return _site_packages(SHARED_VENV)
+
+
+def _shared_specs():
+    """SHARED_DISTS as `name==version` requirements."""
+    return ["{}=={}".format(name, pin) for name, pin in shared_dists()]
 
 
 def _shared_torch_image():
@@ -409,6 +416,8 @@ def _backend_stack(backend, platform):
         "The {} runtime's Python environment ({}), installed into {}".format(
             backend, arch_of(platform), VENV
         ),
+        # What the shared torch layer under the stack holds: never in this PEX on the host.
+        exclude=_shared_specs(),
     )
     _pex(
         _arch_name("dev-tools", platform),
@@ -428,18 +437,20 @@ def _backend_stack(backend, platform):
             dropper=SHARED_DROPPER,
             dropper_mount=DROPPER_MOUNT,
             shared_site=_shared_site(),
-            shared=" ".join("{}=={}".format(name, pin) for name, pin in shared_dists()),
+            shared=" ".join(_shared_specs()),
         ),
         dependencies=[":" + env, "containers/build-inputs:drop-shared-dists"],
         # Its SBOM (which the runtime's derives from) is the base's plus the PEX's
         # distributions: made on the host, no container run.
         sbom=True,
-        # What drop_shared_dists.py leaves to the shared venv is listed by base:torch's SBOM.
+        # The shared distributions are base:torch's SBOM's: the host's PEX has none, the other
+        # arches' PEXes have them, and drop_shared_dists.py leaves them to the shared venv.
         sbom_installs={
             _site_packages(VENV): ["{}/{}.pex".format(pex_dir, env)]
             + [
                 "!{}/{}.pex/.deps/{}-{}-*.whl".format(pex_dir, env, dist.replace("-", "_"), pin)
                 for dist, pin in shared_dists()
+                if not _is_host(platform)
             ]
         },
         # No commit in its tags or labels: a new commit alone never rebuilds it.

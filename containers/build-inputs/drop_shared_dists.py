@@ -7,15 +7,16 @@ Python,
 
     python drop_shared_dists.py PEX VENV SHARED_SITE_PACKAGES NAME==VERSION...
 
-which makes a copy of the packed PEX (symlinks) whose PEX-INFO and `.deps/` leave out the named
-distributions, installs that with pex's own `venv` tool (PEX_IGNORE_ERRORS: the requirements
-it leaves out are met by the shared venv, which pex does not see), and checks that the venv
-then holds every other distribution of the PEX. So the gigabytes of torch and CUDA are never
-unzipped, compiled or written by a stack. (pex 2.1.137, which Pants 2.17 pins, has no
-`--exclude`.)
+The host's PEX has none of the named distributions (`image_pex(exclude=...)` left them out);
+another arch's PEX (containers/build-inputs/foreign_pex.sh) has them all. This makes a copy of
+the packed PEX (symlinks) whose PEX-INFO and `.deps/` leave out whatever of them it holds,
+installs that with pex's own `venv` tool (PEX_IGNORE_ERRORS: the requirements it leaves out are
+met by the shared venv, which pex does not see), and checks that the venv then holds every
+other distribution of the PEX. So the gigabytes of torch and CUDA are never unzipped, compiled
+or written by a stack. (pex 2.1.137, which Pants 2.17 pins, has no `--exclude`.)
 
-Each named distribution must be in the PEX and in the shared venv at that version, or this
-fails naming it: the lockfiles then disagree with SHARED_DISTS. That both lock the same files
+Each named distribution must be in the shared venv at that version, and in the PEX at that
+version or not at all, or this fails naming it: the lockfiles then disagree with SHARED_DISTS. That both lock the same files
 (the same wheel hashes) is checked before any build, by
 tests/python/build_graph/images_data_test.py. The shared distributions' console scripts
 (torchrun, ...) get wrappers in the venv's bin/, as pip would write them.
@@ -117,19 +118,20 @@ def main(pex: str, venv: str, shared_site: str, specs: list[str]) -> None:
     with open(os.path.join(pex, "PEX-INFO")) as f:
         wheels = {wheel_key(w): w for w in json.load(f)["distributions"]}
     shared = dist_infos(shared_site)
-    dropped = {}
+    keys = []
     for spec in specs:
         name, _, version = spec.partition("==")
         key = (canonical(name), version)
         if key not in shared:
             fail(f"{name} {version} is not in the shared venv ({shared_site}). Fix: build "
                  "containers/base:torch from the SHARED_DISTS of containers/images_data.py.")
-        if key not in wheels:
-            have = [v for (n, v) in wheels if n == key[0]] or ["nothing"]
+        have = [v for (n, v) in wheels if n == key[0] and v != version]
+        if have:
             fail(f"this stack's PEX locks {name} {', '.join(have)}, not {version} as the "
                  "shared torch layer does. Fix: align its lockfile with SHARED_DISTS "
                  "(containers/images_data.py; tests/python/build_graph/images_data_test.py).")
-        dropped[key] = wheels[key]
+        keys.append(key)
+    dropped = {key: wheels[key] for key in keys if key in wheels}
     scratch = tempfile.mkdtemp(prefix="stack-pex-")
     try:
         rest = without(pex, set(dropped.values()), scratch)
@@ -145,11 +147,11 @@ def main(pex: str, venv: str, shared_site: str, specs: list[str]) -> None:
         fail(f"pex installed the PEX without {', '.join(n + ' ' + v for n, v in missing)}")
     with open(os.path.join(site, PTH), "w") as f:
         f.write(shared_site + "\n")
-    for key in dropped:
+    for key in keys:
         for script, target in console_scripts(shared[key]).items():
             write_script(venv, script, target)
     print(f"drop_shared_dists.py: installed {len(installed)} distributions into {venv}; "
-          f"{len(dropped)} left to {shared_site}")
+          f"{len(keys)} left to {shared_site} ({len(dropped)} of them dropped from the PEX)")
 
 
 if __name__ == "__main__":

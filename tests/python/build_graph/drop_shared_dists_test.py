@@ -70,6 +70,9 @@ def pexes(tmp_path: Path) -> tuple[Path, Path, Path]:
     write_wheel(wheels, "dynamo", "1.4.2", {"dynamo/__init__.py": ""},
                 requires=("torch==2.11.0", "filelock"))
     stack = pex(tmp_path, wheels, "python-env.pex", "dynamo==1.4.2")
+    # As image_pex(exclude=...) builds the host's: every pin but the shared ones, intransitive.
+    pins = ("dynamo==1.4.2", "filelock==4.2.12", "jinja2==3.1.6")
+    pex(tmp_path, wheels, "python-env-excluded.pex", *pins, "--intransitive")
     shared = pex(tmp_path, wheels, "shared-torch-env.pex", "torch==2.11.0")
     shared_venv = tmp_path / "shared-venv"
     made = subprocess.run([sys.executable, shared, "venv", "--compile", str(shared_venv)],
@@ -98,7 +101,8 @@ def test_installs_all_but_the_shared_distributions_and_points_at_the_shared_venv
     }
     assert not (site / "torch").exists() and not (site / "nvidia").exists()
     assert (site / "dynamo-shared-venv.pth").read_text() == f"{shared}\n"
-    assert "installed 3 distributions" in out.stdout and "2 left to" in out.stdout
+    assert "installed 3 distributions" in out.stdout
+    assert "2 left to" in out.stdout and "(2 of them dropped from the PEX)" in out.stdout
     found = subprocess.run(
         [venv / "bin" / "python", "-c", "import torch, dynamo; print(torch.__file__)"],
         capture_output=True, text=True,
@@ -108,6 +112,21 @@ def test_installs_all_but_the_shared_distributions_and_points_at_the_shared_venv
     torchrun = subprocess.run([venv / "bin" / "torchrun"], capture_output=True, text=True)
     assert torchrun.stdout == "torchrun here\n", torchrun.stderr
     assert (venv / "bin" / "torchrun").read_text().startswith(f"#!{venv}/bin/python\n")
+
+
+def test_a_pex_built_without_the_shared_distributions_installs_the_same_venv(pexes) -> None:
+    stack, venv, shared = pexes
+    out = run(stack.parent / "python-env-excluded.pex", venv, shared,
+              "torch==2.11.0", "nvidia-cublas==13.1.0.3")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "2 left to" in out.stdout and "(0 of them dropped from the PEX)" in out.stdout
+    site = venv / "lib" / PYTHON / "site-packages"
+    assert {p.name for p in site.glob("*.dist-info")} == {
+        "dynamo-1.4.2.dist-info", "filelock-4.2.12.dist-info", "jinja2-3.1.6.dist-info"
+    }
+    assert (site / "dynamo-shared-venv.pth").read_text() == f"{shared}\n"
+    torchrun = subprocess.run([venv / "bin" / "torchrun"], capture_output=True, text=True)
+    assert torchrun.stdout == "torchrun here\n", torchrun.stderr
 
 
 def test_a_version_the_pex_does_not_lock_fails_naming_it_and_the_fix(pexes) -> None:

@@ -34,6 +34,7 @@ from build_graph.family_runner import (
     image,
     with_prelude,
 )
+from dynamo_images.image_pex import ImagePexExcludeField
 from dynamo_images.target_types import DockerImageBuildNetworkField, DockerImageBuildPlatformField
 from dynamo_images.unavailable import (
     UnavailableImageFieldSet,
@@ -438,9 +439,10 @@ def test_a_data_mistake_fails_when_build_files_are_read_naming_its_file(mistake:
 def test_each_stack_leaves_the_shared_distributions_to_the_torch_layer(
     rule_runner: RuleRunner,
 ) -> None:
-    """The stacks install their whole PEX and drop, in the same RUN, what containers/base:torch
-    holds; the torch layer's PEX is locked in a resolve of its own (images_data.py:
-    SHARED_RESOLVE), so a backend's lockfile changes nothing under the other stacks."""
+    """The stacks' PEXes leave out what containers/base:torch holds (on another arch the
+    stack drops it, in the same RUN, from a PEX that has it); the torch layer's PEX is locked
+    in a resolve of its own (images_data.py: SHARED_RESOLVE), so a backend's lockfile changes
+    nothing under the other stacks."""
     with_prelude(rule_runner)
     shared = " ".join(f"{name}=={pin}" for name, pin in DATA.shared_dists())
     for backend in BUILDABLE:
@@ -451,6 +453,9 @@ def test_each_stack_leaves_the_shared_distributions_to_the_torch_layer(
         assert "containers/build-inputs:drop-shared-dists" in (
             rule_runner.get_target(stack)[Dependencies].value
         )
+        # The host's PEX never holds them (image_pex's `exclude`).
+        env = rule_runner.get_target(Address(f"containers/{backend}", target_name="python-env"))
+        assert env[ImagePexExcludeField].value == tuple(shared.split())
     requirement = rule_runner.get_target(Address("3rdparty/python", target_name="shared-torch"))
     assert requirement[PythonResolveField].value == DATA.SHARED_RESOLVE == "images-torch"
     assert requirement[PythonRequirementsField].value[0].project_name == "torch"
