@@ -136,32 +136,58 @@ def _shared_specs():
 
 def _shared_torch_image():
     """containers/base:torch, the layer of torch and its CUDA wheels that every backend's
-    stack builds on (images_data.py: SHARED_DISTS)."""
+    stack builds on (images_data.py: SHARED_DISTS): on IMAGE_PLATFORM from the locked wheels
+    (`image_wheels`), on another platform from a PEX (`_pex`)."""
     for platform in image_platforms():
-        env = _arch_name("shared-torch-env", platform)
         name = _arch_name("torch", platform)
-        _pex(
-            env,
-            shared_requirements(),
-            SHARED_RESOLVE,
-            platform,
-            "3rdparty/python:shared-torch",
-            "torch and its CUDA wheels ({}), installed into {}".format(
-                arch_of(platform), SHARED_VENV
-            ),
+        description = "torch and its CUDA wheels ({}), installed into {}".format(
+            arch_of(platform), SHARED_VENV
         )
-        pex = "containers.base/{}.pex".format(env)
-        docker_image(
-            name=name,
-            instructions=_render(
+        if _is_host(platform):
+            inputs = "shared-torch-wheels"
+            image_wheels(
+                name=inputs,
+                dependencies=["3rdparty/python:shared-torch"],
+                resolve=SHARED_RESOLVE,
+                description=description,
+            )
+            wheels = "containers.base/" + inputs
+            instructions = _render(
                 SHARED_TORCH_TEMPLATE,
+                base=_base_address("runtime", platform),
+                wheels=wheels,
+                wheel_mount=WHEEL_MOUNT,
+                installer=WHEEL_INSTALLER,
+                installer_mount=INSTALLER_MOUNT,
+                shared_venv=SHARED_VENV,
+            )
+            dependencies = [":" + inputs, "containers/build-inputs:install-wheels"]
+            installs = [wheels + "/*.whl"]
+        else:
+            inputs = _arch_name("shared-torch-env", platform)
+            _pex(
+                inputs,
+                shared_requirements(),
+                SHARED_RESOLVE,
+                platform,
+                "3rdparty/python:shared-torch",
+                description,
+            )
+            pex = "containers.base/{}.pex".format(inputs)
+            instructions = _render(
+                SHARED_TORCH_PEX_TEMPLATE,
                 base=_base_address("runtime", platform),
                 pex=pex,
                 shared_venv=SHARED_VENV,
-            ),
-            dependencies=[":" + env],
+            )
+            dependencies = [":" + inputs]
+            installs = [pex]
+        docker_image(
+            name=name,
+            instructions=instructions,
+            dependencies=dependencies,
             sbom=True,
-            sbom_installs={_shared_site(): [pex]},
+            sbom_installs={_shared_site(): installs},
             # No commit in its tags or labels: a new commit alone never rebuilds it.
             image_tags=[_arch_name("torch-{}".format(version("torch")), platform)],
             image_labels={BUILT_BY_LABEL: "containers/base:" + name},

@@ -32,11 +32,26 @@ RUN apt-get update \\
 
 # The shared torch layer (`containers/base:torch`): torch and its CUDA wheels (SHARED_DISTS,
 # images_data.py) in a venv of their own on the runtime base, which every backend's `stack`
-# builds on, so that all stacks share this one layer. Its PEX is bind-mounted, never copied.
-# PEX_ROOT is a temporary directory, removed in the same RUN: pex venv hard-links the venv's
-# files to the PEX_ROOT's unpacked wheels, and a PEX_ROOT left in /root/.pex would keep in the
-# layer whatever the venv no longer holds (the stack's dropped torch, 5.4 GB measured).
+# builds on, so that all stacks share this one layer. On the host its locked wheels
+# (`image_wheels`, checked against the lockfile's sha256) are bind-mounted and unpacked once by
+# the stdlib installer, then compiled on every core: no PEX is zipped and unzipped on the way.
 SHARED_TORCH_TEMPLATE = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+RUN --mount=type=bind,source={wheels},target={wheel_mount} \\
+    --mount=type=bind,source={installer},target={installer_mount} \\
+    python{python} -m venv --without-pip {shared_venv} \\
+ && {shared_venv}/bin/python {installer_mount} {wheel_mount}/*.whl \\
+ && {shared_venv}/bin/python -m compileall -q -j 0 {shared_venv} \\
+ && {shared_venv}/bin/python -c "import torch" \\
+ && chown -R root:root {shared_venv}
+"""  # noqa: E501
+
+# The same layer on another arch, from its packed PEX (containers/build-inputs/foreign_pex.sh).
+# The PEX is bind-mounted, never copied. PEX_ROOT is a temporary directory, removed in the same
+# RUN: pex venv hard-links the venv's files to the PEX_ROOT's unpacked wheels, and a PEX_ROOT
+# left in /root/.pex would keep in the layer whatever the venv no longer holds.
+SHARED_TORCH_PEX_TEMPLATE = """
 ARG BASE_IMAGE={base}
 FROM $BASE_IMAGE
 RUN --mount=type=bind,source={pex},target=/tmp/shared-torch.pex \\

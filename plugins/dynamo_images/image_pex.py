@@ -12,38 +12,26 @@ hash-checked and remote-cacheable like any `pex_binary`.
 which the shared torch layer under every stack already holds (containers/images_data.py:
 SHARED_DISTS), so the PEX is about 1 GB instead of 5.5 GB and a cold build never downloads,
 zips, stores or sends torch twice. Pex 2.1.137 has no `--exclude`, so the rule resolves the
-requirements from the lockfile itself, with Pex's own code for the interpreter Pex builds with
-(`pex3 interpreter inspect`), and passes every other pin with `--intransitive`.
+requirements from the lockfile itself (resolved.py) and passes every other pin with
+`--intransitive`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 
 from pants.backend.python.target_types import PexLayout, PythonResolveField
 from pants.backend.python.util_rules import pex_from_targets
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex import Pex, PexRequest, ReqStrings
-from pants.backend.python.util_rules.pex_cli import PexPEX
-from pants.backend.python.util_rules.pex_environment import PexEnvironment, PythonExecutable
+from pants.backend.python.util_rules.pex import Pex, PexRequest
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
-from pants.backend.python.util_rules.pex_requirements import (
-    LoadedLockfile,
-    LoadedLockfileRequest,
-    Lockfile,
-    PexRequirements,
-    Resolve,
-)
+from pants.backend.python.util_rules.pex_requirements import PexRequirements
 from pants.core.goals.package import (
     BuiltPackage,
     BuiltPackageArtifact,
     OutputPathField,
     PackageFieldSet,
 )
-from pants.engine.fs import Digest, DigestContents
-from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
@@ -54,12 +42,10 @@ from pants.engine.target import (
 )
 from pants.engine.unions import UnionRule
 from pants.util.strutil import help_text
-from pex.dist_metadata import Requirement
-from pex.pep_425 import CompatibilityTags
 from pex.pep_503 import ProjectName
-from pex.pep_508 import MarkerEnvironment
-from pex.resolve.lockfile import json_codec
-from pex.targets import CompletePlatform
+
+from dynamo_images import resolved
+from dynamo_images.resolved import LockedResolve, LockedResolveRequest
 
 # Pex's cache for these builds: a directory of its own inside Pants' `pex_root` named cache,
 # which Pants mounts at `.cache/pex_root` in the sandbox (pants_internals.py, 8). Pex 2.1.137
@@ -69,8 +55,6 @@ from pex.targets import CompletePlatform
 # other PEX Pants builds is packed and deflated, so the stored ones must not share their cache.
 # A relative path: the same argv, so the same cache key, on every machine.
 STORED_PEX_ROOT = ".cache/pex_root/stored"
-# What Pex tells of the interpreter it builds with: the JSON of a complete platform.
-INSPECT_ARGS = ("interpreter", "inspect", "--verbose", "--markers", "--tags")
 # pex_binary's arguments for execution_mode="venv" and include_tools=True, plus the one it
 # lacks. The layout is passed as PexLayout.PACKED.
 IMAGE_PEX_ARGS = (
@@ -131,26 +115,6 @@ class ImagePexFieldSet(PackageFieldSet):
     exclude: ImagePexExcludeField
 
 
-def locked_pins(lockfile: bytes, interpreter: bytes, roots: tuple[str, ...]) -> dict[str, str]:
-    """{canonical name: version} of every distribution the Pex lockfile (`lockfile`, its `//`
-    header stripped) resolves for `roots` on the interpreter `interpreter` describes (the
-    JSON of `pex3 interpreter inspect --verbose --markers --tags`): what Pex would
-    put in the PEX, by Pex's own resolver."""
-    info = json.loads(interpreter)
-    target = CompletePlatform.create(
-        MarkerEnvironment(**info["marker_environment"]),
-        CompatibilityTags.from_strings(info["compatible_tags"]),
-    )
-    [locked_resolve] = json_codec.loads(lockfile.decode()).locked_resolves
-    resolved = locked_resolve.resolve(target, [Requirement.parse(r) for r in roots])
-    if not hasattr(resolved, "downloadable_artifacts"):  # a pex.result.Error
-        raise ValueError(str(resolved))
-    return {
-        artifact.pin.project_name.normalized: artifact.pin.version.raw
-        for artifact in resolved.downloadable_artifacts
-    }
-
-
 def without(pins: dict[str, str], exclude: tuple[str, ...], what: str) -> tuple[str, ...]:
     """`pins` as `name==version` requirements, less `exclude` (`name==version` each), which
     must be among them at those versions."""
@@ -178,44 +142,14 @@ class ExcludeRequest:
 
 
 @rule(desc="Resolving an image PEX's requirements less its exclusions")
-async def exclude_from_pex(
-    request: ExcludeRequest, pex_pex: PexPEX, pex_environment: PexEnvironment
-) -> PexRequest:
-    requirements = request.pex_request.requirements
-    assert isinstance(requirements, PexRequirements)
-    resolve = requirements.from_superset
-    if not isinstance(resolve, Resolve):
-        raise InvalidFieldException(f"{request.what}: `exclude` needs a resolve with a lockfile")
-    roots = await Get(ReqStrings, PexRequirements, requirements)
-    lockfile = await Get(Lockfile, Resolve, resolve)
-    loaded = await Get(LoadedLockfile, LoadedLockfileRequest(lockfile))
-    [lock] = await Get(DigestContents, Digest, loaded.lockfile_digest)
-    # The interpreter Pex builds with (the same constraints and search path), described by
-    # Pex itself. Asked once per pantsd, as the machine's interpreters may change.
-    python = await Get(
-        PythonExecutable, InterpreterConstraints, request.pex_request.interpreter_constraints
-    )
-    pex_env = pex_environment.in_sandbox(working_directory=None)
-    inspected = await Get(
-        ProcessResult,
-        Process(
-            (python.path, pex_pex.exe, *INSPECT_ARGS),
-            env={**pex_env.environment_dict(python=python), "PEX_SCRIPT": "pex3"},
-            input_digest=pex_pex.digest,
-            append_only_caches=pex_env.append_only_caches,
-            description=f"Inspecting the interpreter {request.what} is built with",
-            cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
-        ),
-    )
-    try:
-        pins = locked_pins(lock.content, inspected.stdout, roots.req_strings)
-    except ValueError as e:
-        raise InvalidFieldException(f"{request.what}: {e}") from e
+async def exclude_from_pex(request: ExcludeRequest) -> PexRequest:
+    locked = await Get(LockedResolve, LockedResolveRequest(request.pex_request, request.what))
+    pins = {artifact.name: artifact.version for artifact in locked.artifacts}
     return dataclasses.replace(
         request.pex_request,
         requirements=PexRequirements(
             without(pins, request.exclude, request.what),
-            from_superset=resolve,
+            from_superset=locked.resolve,
             description_of_origin=request.what,
         ),
         additional_args=(*request.pex_request.additional_args, "--intransitive"),
@@ -249,6 +183,7 @@ def rules():
     # Pex's rules come with them, so that a RuleRunner with the plugin alone can build one.
     return [
         *collect_rules(),
+        *resolved.rules(),
         *pex_from_targets.rules(),
         UnionRule(PackageFieldSet, ImagePexFieldSet),
     ]

@@ -22,7 +22,7 @@ from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import image_pex
 from dynamo_images.image_pex import ImagePexFieldSet, ImagePexTarget
-from dynamo_images.testutil import offline_pex_cli_options, read_lockfile
+from dynamo_images.testutil import lock_subset, offline_pex_cli_options
 
 # Small pure distributions of the tools lockfile, locked there with their hashes: the test's
 # resolve is those entries alone. pyproject-metadata requires packaging, which has no
@@ -30,20 +30,6 @@ from dynamo_images.testutil import offline_pex_cli_options, read_lockfile
 TOOLS_LOCK = Path("3rdparty/python/tools.lock")
 PIN = ("packaging", "26.4")
 DEPENDENT = ("pyproject-metadata", "0.12.1")
-
-
-def small_lock() -> str:
-    lock = read_lockfile(TOOLS_LOCK)
-    [resolve] = lock["locked_resolves"]
-    entries = [
-        r
-        for r in resolve["locked_requirements"]
-        if (r["project_name"], r["version"]) in (PIN, DEPENDENT)
-    ]
-    assert len(entries) == 2, f"{TOOLS_LOCK} no longer locks {PIN} and {DEPENDENT}: pick others"
-    lock["locked_resolves"] = [{**resolve, "locked_requirements": entries}]
-    lock["requirements"] = ["{}=={}".format(*PIN), "{}=={}".format(*DEPENDENT)]
-    return json.dumps(lock)
 
 
 @pytest.fixture
@@ -65,7 +51,7 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
     )
     runner.write_files(
         {
-            "r.lock": small_lock(),
+            "r.lock": json.dumps(lock_subset(TOOLS_LOCK, (PIN, DEPENDENT))),
             "BUILD": (
                 "python_requirement(name='req', requirements=['{}=={}'], resolve='r')\n"
                 "image_pex(name='env', dependencies=[':req'], resolve='r')\n"

@@ -7,11 +7,11 @@ itself, with its package rule replaced by `package_image.py`): no-op image build
 `gates.py`), the architecture matrix adds `multiarch_docker_image` and `docker_manifest_list`
 (`multiarch.py`); an image this machine cannot build is an `unavailable_image` that fails at
 once (`unavailable.py`); `image_pex` is the stored packed PEX an image installs
-(`image_pex.py`). Every `docker` command besides the build is made in
-`docker_process.py`; the Pants internals all this leans on are listed in `pants_internals.py`.
-It also registers Pants' hadolint linter (`pants.backend.docker.lint.hadolint`, which would
-register the Docker backend a second time): `./pants lint` checks every image's Dockerfile,
-generated ones too.
+(`image_pex.py`), `image_wheels` the locked wheels it installs as they are (`image_wheels.py`).
+Every `docker` command besides the build is made in `docker_process.py`; the Pants internals
+all this leans on are listed in `pants_internals.py`. It also registers Pants' hadolint linter
+(`pants.backend.docker.lint.hadolint`, which would register the Docker backend a second time):
+`./pants lint` checks every image's Dockerfile, generated ones too.
 """
 
 from pants.backend.docker import register as docker_backend
@@ -24,6 +24,7 @@ from dynamo_images import (
     gates,
     image_cache,
     image_pex,
+    image_wheels,
     multiarch,
     package_image,
     pants_internals,
@@ -48,6 +49,7 @@ def target_types():
         DockerManifestListTarget,
         unavailable.UnavailableImageTarget,
         image_pex.ImagePexTarget,
+        image_wheels.ImageWheelsTarget,
     ]
 
 
@@ -69,4 +71,5 @@ def rules():
         *docker_process.rules(),
         *unavailable.rules(),
         *image_pex.rules(),
+        *image_wheels.rules(),
     ]

@@ -38,6 +38,20 @@ def read_lockfile(path: Path) -> dict:
     return json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
 
 
+def lock_subset(path: Path, pins: tuple[tuple[str, str], ...]) -> dict:
+    """Lockfile `path`'s Pex JSON with only the entries of `pins` ((name, version), ...), for a
+    test resolve of a few real, hash-locked distributions."""
+    lock = read_lockfile(path)
+    [resolve] = lock["locked_resolves"]
+    entries = [
+        r for r in resolve["locked_requirements"] if (r["project_name"], r["version"]) in pins
+    ]
+    assert len(entries) == len(pins), f"{path} no longer locks all of {pins}: pick others"
+    lock["locked_resolves"] = [{**resolve, "locked_requirements": entries}]
+    lock["requirements"] = ["{}=={}".format(*pin) for pin in pins]
+    return lock
+
+
 def offline_pex_cli_options() -> list[str]:
     """Options for a RuleRunner that builds PEXes: the pex tool ./pants builds from PyPI.
 

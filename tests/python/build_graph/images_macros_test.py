@@ -64,7 +64,11 @@ def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: Rule
     assert "source=containers.vllm/python-env.pex" in stack
     torch = instructions(rule_runner, Address("containers/base", target_name="torch"))
     assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in torch
-    assert "source=containers.base/shared-torch-env.pex" in torch
+    # torch's layer unpacks its locked wheels (no PEX), checked by the wheels' RECORDs.
+    assert "source=containers.base/shared-torch-wheels,target=/tmp/wheels" in torch
+    assert "/tmp/install_wheels.py /tmp/wheels/*.whl" in torch and ".pex" not in torch
+    wheels = rule_runner.get_target(Address("containers/base", target_name="shared-torch-wheels"))
+    assert wheels[Dependencies].value == ("3rdparty/python:shared-torch",)
     # The runtime image's build context holds no PEX: the stack is an image of its own.
     assert "ARG BASE_IMAGE=containers/vllm:stack" in runtime
     assert ".pex" not in runtime

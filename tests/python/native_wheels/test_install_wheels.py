@@ -3,6 +3,8 @@ no pip)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import subprocess
 import venv
 import zipfile
@@ -52,3 +54,42 @@ def test_usage(tmp_path: Path) -> None:
     python = bare_venv(tmp_path / "venv")
     out = subprocess.run([python, SCRIPT], capture_output=True, text=True)
     assert out.returncode != 0 and "usage: python install_wheels.py WHEEL" in out.stderr
+
+
+def test_installs_data_files_and_scripts_and_refuses_in_one_pass(tmp_path: Path) -> None:
+    """What the shared torch layer's wheels need beyond the first-party ones (sympy's man page
+    in `.data/data`); a mismatch anywhere leaves nothing of the wheel in the venv."""
+    python = bare_venv(tmp_path / "venv")
+    files = {
+        "demo/__init__.py": b"X = 41 + 1\n",
+        "demo-1.0.data/data/share/man/man1/demo.1": b".TH DEMO 1\n",
+        "demo-1.0.data/scripts/demo": b"#!python\nimport demo\nprint(demo.X)\n",
+        "demo-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
+        "demo-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n",
+    }
+
+    def write(path: Path, tampered: bool) -> Path:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
+            record = []
+            for name, data in files.items():
+                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
+                record.append(f"{name},sha256={digest.rstrip('=')},{len(data)}")
+                changed = tampered and "man1" in name
+                wheel.writestr(name, data + (b"# changed\n" if changed else b""))
+            wheel.writestr("demo-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+        return path
+
+    (tmp_path / "bad").mkdir()
+    bad = write(tmp_path / "bad" / "demo-1.0-py3-none-any.whl", tampered=True)
+    out = subprocess.run([python, SCRIPT, bad], capture_output=True, text=True)
+    assert out.returncode != 0 and "demo.1 does not match the wheel's RECORD" in out.stderr
+    venv_root = tmp_path / "venv"
+    assert not list(venv_root.rglob("demo*")) and not (venv_root / ".installing").exists()
+
+    good = write(tmp_path / "demo-1.0-py3-none-any.whl", tampered=False)
+    out = subprocess.run([python, SCRIPT, good], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (venv_root / "share/man/man1/demo.1").read_bytes() == b".TH DEMO 1\n"
+    script = subprocess.run([venv_root / "bin" / "demo"], capture_output=True, text=True)
+    assert script.stdout == "42\n", script.stderr
+    assert not (venv_root / ".installing").exists()
