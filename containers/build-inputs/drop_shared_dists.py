@@ -16,8 +16,8 @@ other distribution of the PEX. So the gigabytes of torch and CUDA are never unzi
 or written by a stack. (pex 2.1.137, which Pants 2.17 pins, has no `--exclude`.)
 
 Each named distribution must be in the shared venv at that version, and in the PEX at that
-version or not at all, or this fails naming it: the lockfiles then disagree with SHARED_DISTS. That both lock the same files
-(the same wheel hashes) is checked before any build, by
+version or not at all, or this fails naming it: the lockfiles then disagree with SHARED_DISTS.
+That both lock the same files (the same wheel hashes) is checked before any build, by
 tests/python/build_graph/images_data_test.py. The shared distributions' console scripts
 (torchrun, ...) get wrappers in the venv's bin/, as pip would write them.
 

@@ -9,9 +9,8 @@ wheels, `image_wheels`) with this instead:
 It does what those wheels need and nothing more: checks every file against the wheel's RECORD
 as it unpacks it (one pass: torch's wheels are gigabytes) into a staging directory in the venv,
 moved into place only once the whole wheel matched, so a mismatch leaves nothing behind; it
-unpacks purelib/platlib into
-site-packages, `.data/data` into the venv, `.data/scripts` into the venv's bin (rewriting a
-`#!python` shebang), and records the installer. Anything else is refused. It compiles nothing:
+unpacks purelib/platlib into site-packages, `.data/data` into the venv, `.data/scripts` into
+the venv's bin (rewriting a `#!python` shebang), and records the installer. Anything else is refused. It compiles nothing:
 the image runs `compileall` after it.
 """
 

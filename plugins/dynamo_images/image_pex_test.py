@@ -22,14 +22,17 @@ from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import image_pex
 from dynamo_images.image_pex import ImagePexFieldSet, ImagePexTarget
-from dynamo_images.testutil import lock_subset, offline_pex_cli_options
+from dynamo_images.testutil import (
+    PACKAGING,
+    PYPROJECT_METADATA,
+    TOOLS_LOCK,
+    lock_subset,
+    resolve_options,
+)
 
-# Small pure distributions of the tools lockfile, locked there with their hashes: the test's
-# resolve is those entries alone. pyproject-metadata requires packaging, which has no
-# dependencies.
-TOOLS_LOCK = Path("3rdparty/python/tools.lock")
-PIN = ("packaging", "26.4")
-DEPENDENT = ("pyproject-metadata", "0.12.1")
+# The test's resolve: two entries of the tools lockfile (testutil).
+PIN = PACKAGING
+DEPENDENT = PYPROJECT_METADATA
 
 
 @pytest.fixture
@@ -66,12 +69,8 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
     )
     runner.set_options(
         [
-            "--python-enable-resolves",
-            "--python-resolves={'r': 'r.lock'}",
-            "--python-invalid-lockfile-behavior=ignore",
-            "--python-interpreter-constraints=['CPython==3.11.*']",
+            *resolve_options({"r": "r.lock"}),
             "--subprocess-environment-env-vars=['XDG_CONFIG_DIRS=/nonexistent']",
-            *offline_pex_cli_options(),
         ],
         env_inherit={"PATH", "PYENV_ROOT", "HOME"},
     )

@@ -17,9 +17,7 @@ from importlib import resources
 
 from pants.backend.python.target_types import PythonResolveField
 from pants.backend.python.util_rules import pex_from_targets
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import PexRequest
-from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.core.goals.package import (
     BuiltPackage,
@@ -96,9 +94,6 @@ async def package_image_wheels(
         ),
     )
     locked = await Get(LockedResolve, LockedResolveRequest(pex_request, what))
-    python = await Get(
-        PythonExecutable, InterpreterConstraints, pex_request.interpreter_constraints
-    )
     manifest = [
         {"url": a.url, "filename": a.filename, "sha256": a.sha256} for a in locked.artifacts
     ]
@@ -114,7 +109,7 @@ async def package_image_wheels(
     result = await Get(
         ProcessResult,
         Process(
-            (python.path, SCRIPT, MANIFEST, output_dir),
+            (locked.python.path, SCRIPT, MANIFEST, output_dir),
             input_digest=await Get(Digest, CreateDigest(files)),
             output_directories=(output_dir,),
             env={k: v for k, v in env.items() if v},

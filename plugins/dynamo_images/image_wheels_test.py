@@ -19,11 +19,16 @@ from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import image_wheels
 from dynamo_images.image_wheels import ImageWheelsFieldSet, ImageWheelsTarget
-from dynamo_images.testutil import lock_subset, offline_pex_cli_options
+from dynamo_images.testutil import (
+    PACKAGING,
+    PYPROJECT_METADATA,
+    TOOLS_LOCK,
+    lock_subset,
+    resolve_options,
+)
 
-# pyproject-metadata requires packaging: two small pure wheels, hash-locked in the tools lock.
-TOOLS_LOCK = Path("3rdparty/python/tools.lock")
-PINS = (("pyproject-metadata", "0.12.1"), ("packaging", "26.4"))
+# pyproject-metadata requires packaging: two small pure wheels of the tools lockfile (testutil).
+PINS = (PYPROJECT_METADATA, PACKAGING)
 
 
 def locked_hashes(lock: dict) -> dict[str, str]:
@@ -70,12 +75,8 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
     certs = os.environ.get("PANTS_CA_CERTS_PATH")
     runner.set_options(
         [
-            "--python-enable-resolves",
-            "--python-resolves={'r': 'r.lock', 't': 't.lock'}",
-            "--python-invalid-lockfile-behavior=ignore",
-            "--python-interpreter-constraints=['CPython==3.11.*']",
+            *resolve_options({"r": "r.lock", "t": "t.lock"}),
             *([f"--ca-certs-path={certs}"] if certs else []),
-            *offline_pex_cli_options(),
         ],
         env_inherit={"PATH", "PYENV_ROOT", "HOME"},
     )

@@ -90,6 +90,7 @@ class LockedResolveRequest:
 class LockedResolve:
     resolve: Resolve
     artifacts: tuple[LockedArtifact, ...]
+    python: PythonExecutable  # the interpreter they were resolved for, which Pex builds with
 
 
 @rule(desc="Resolving requirements from a lockfile for the images' interpreter")
@@ -125,7 +126,7 @@ async def locked_resolve(
         artifacts = locked_artifacts(lock.content, inspected.stdout, roots.req_strings)
     except ValueError as e:
         raise InvalidFieldException(f"{request.what}: {e}") from e
-    return LockedResolve(resolve, artifacts)
+    return LockedResolve(resolve, artifacts, python)
 
 
 def rules():

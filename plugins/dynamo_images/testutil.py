@@ -38,6 +38,13 @@ def read_lockfile(path: Path) -> dict:
     return json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
 
 
+# Small pure distributions locked with their hashes, for tests that build from real lockfile
+# entries (lock_subset): pyproject-metadata requires packaging, which has no dependencies.
+TOOLS_LOCK = Path("3rdparty/python/tools.lock")
+PACKAGING = ("packaging", "26.4")
+PYPROJECT_METADATA = ("pyproject-metadata", "0.12.1")
+
+
 def lock_subset(path: Path, pins: tuple[tuple[str, str], ...]) -> dict:
     """Lockfile `path`'s Pex JSON with only the entries of `pins` ((name, version), ...), for a
     test resolve of a few real, hash-locked distributions."""
@@ -50,6 +57,18 @@ def lock_subset(path: Path, pins: tuple[tuple[str, str], ...]) -> dict:
     lock["locked_resolves"] = [{**resolve, "locked_requirements": entries}]
     lock["requirements"] = ["{}=={}".format(*pin) for pin in pins]
     return lock
+
+
+def resolve_options(resolves: dict[str, str]) -> list[str]:
+    """Options for a RuleRunner whose targets resolve from test lockfiles (`resolves`: name ->
+    path) on the images' CPython, with the pex tool ./pants builds (offline_pex_cli_options)."""
+    return [
+        "--python-enable-resolves",
+        f"--python-resolves={resolves!r}",
+        "--python-invalid-lockfile-behavior=ignore",
+        "--python-interpreter-constraints=['CPython==3.11.*']",
+        *offline_pex_cli_options(),
+    ]
 
 
 def offline_pex_cli_options() -> list[str]:
