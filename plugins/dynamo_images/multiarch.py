@@ -45,6 +45,7 @@ from pants.util.strutil import bullet_list, softwrap
 
 from dynamo_images.docker_process import DockerProcess, DockerScript
 from dynamo_images.image_pex import ImagePexDependenciesField
+from dynamo_images.image_wheels import ImageWheelsDependenciesField
 from dynamo_images.platforms import (
     PLATFORMS,
     Arch,
@@ -175,12 +176,15 @@ def _missing_arch_build(dependency: Target, arch: Arch, native_wheels: NativeWhe
                 f"`*_{arch.alt}` platform_tag instead (write its address with {{arch}} or "
                 "{arch_alt} to pick it per platform)"
             )
-    if dependency.has_field(ImagePexDependenciesField) and host_arch() != arch:
-        return (
-            f"{dependency.address} is an `image_pex`, resolved for this host only: make the "
-            f"{arch.alt} PEX with containers/build-inputs/foreign_pex.sh "
-            "(containers/images_macros.py, `_pex`)"
-        )
+    # image_pex and image_wheels resolve for the interpreter Pex builds with, on this host.
+    for field, alias in ((ImagePexDependenciesField, "image_pex"),
+                         (ImageWheelsDependenciesField, "image_wheels")):  # fmt: skip
+        if dependency.has_field(field) and host_arch() != arch:
+            return (
+                f"{dependency.address} is an `{alias}`, resolved for this host only: make the "
+                f"{arch.alt} PEX with containers/build-inputs/foreign_pex.sh "
+                "(containers/images_macros.py, `_pex`)"
+            )
     if dependency.has_field(PexPlatformsField):
         resolved_for_platforms = dependency[PexPlatformsField].value or dependency[
             PexCompletePlatformsField

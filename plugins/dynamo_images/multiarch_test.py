@@ -178,6 +178,7 @@ native_wheel(name="wheel-x86_64", platform_tag="manylinux_2_34_x86_64")
 native_wheel(name="wheel-aarch64", platform_tag="manylinux_2_34_aarch64")
 pex_binary(name="env", entry_point="app.py")
 image_pex(name="stored-env")
+image_wheels(name="wheels")
 platform_image(name="base-amd64", build_platform="linux/amd64", dependencies=["{dependency}"])
 platform_image(name="base-arm64", build_platform="linux/arm64", dependencies=["{dependency}"])
 """
@@ -213,6 +214,7 @@ def test_a_wheel_for_the_arch_passes(rule_runner: RuleRunner) -> None:
     [
         ("env", "img:env is resolved for this host (x86_64) only"),
         ("stored-env", "img:stored-env is an `image_pex`, resolved for this host only"),
+        ("wheels", "img:wheels is an `image_wheels`, resolved for this host only"),
     ],
 )
 def test_a_host_resolved_pex_has_no_build_for_another_arch(
