@@ -72,8 +72,9 @@ DEV_TOOLS = ("pytest>=8,<9", "ipython>=8,<9", "py-spy>=0.4,<1")
 #                 `runtime#arm64`, `runtime#manifest`: image_address()); each platform must be
 #                 one the runtime base is built for (BASE_FLAVOURS), IMAGE_PLATFORM among them,
 #                 and one other than IMAGE_PLATFORM needs a PEX_COMPLETE_PLATFORMS entry. Its
-#                 members for another platform carry that arch's tag (`arm64`), which pants.toml
-#                 leaves out of `::` (emulated builds: docs/images.md);
+#                 images for another platform carry that arch's tag (`arm64`), which pants.toml
+#                 leaves out of `::` (emulated builds: docs/images.md); the manifest list is
+#                 untagged, and `publish` on it builds and pushes every platform's image;
 #   unavailable   why it cannot be built here: its targets fail at once with this message.
 # key -> required
 BACKEND_KEYS = (

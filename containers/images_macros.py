@@ -411,15 +411,14 @@ def dynamo_backend_images(backend):
             docker_image(build_platform=IMAGE_PLATFORM, **dict(common, **fields[IMAGE_PLATFORM]))
             continue
         # One image per platform and a manifest list (`#amd64`, `#arm64`, `#manifest`): the
-        # host's fields as the template, each other platform's differences as its overrides;
-        # the manifest list carries the emulated platforms' tags too.
+        # host's fields as the template, each other platform's differences as its overrides.
+        # The manifest list is untagged: `publish` on it builds its emulated images too.
         host = fields[IMAGE_PLATFORM]
         overrides = {
             arch_of(p): {key: value for key, value in fields[p].items() if value != host[key]}
             for p in platforms
             if not _is_host(p)
         }
-        overrides["manifest"] = {"tags": [tag for p in platforms for tag in _arch_tags(p)]}
         multiarch_docker_image(
             platforms=list(platforms), overrides=overrides, **dict(common, **host)
         )

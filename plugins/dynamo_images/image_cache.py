@@ -58,7 +58,6 @@ KEY_VERSION = 2
 UPSTREAM_METADATA_GLOBS = (
     "!**/*.docker-info.json",
     f"!**/*.{SBOM_ENDING}",
-    "!**/*.manifest-list.json",
 )
 # Which engine, which client config, where the client finds its helpers: not what is built.
 ENGINE_ENV = frozenset(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ from pants.core.goals.publish import (
     PublishRequest,
 )
 from pants.engine.addresses import Addresses
-from pants.engine.fs import CreateDigest, Digest, FileContent
+from pants.engine.fs import EMPTY_DIGEST
 from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
@@ -141,7 +140,6 @@ async def generate_multiarch_docker_images(
             "description": f"Manifest list of {address.spec}'s per-platform images",
             "tags": template.get("tags"),
             DockerManifestListDependenciesField.alias: [image.address.spec for image in images],
-            OutputPathField.alias: f"{output_dir}/{address.target_name}.manifest-list.json",
             **overrides.get("manifest", {}),
         },
         address.create_generated("manifest"),
@@ -221,12 +219,58 @@ async def validate_platform_image_dependencies(
 
 
 # --- manifest lists ---------------------------------------------------------------------
+# A manifest list lives in a registry only: `package` builds nothing for it (so that
+# `./pants package containers/vllm:runtime` stays one image while the emulated members carry
+# the tag pants.toml leaves out), and `publish` builds every member, whatever its tags, and
+# pushes the members and then the list. `./pants publish containers/dynamo:runtime` thus ships
+# every arch, and a list's plain tag never points at images older than its `-amd64` ones.
 
 
 @dataclass(frozen=True)
-class BuiltManifestLists(BuiltPackageArtifact):
-    # ((list reference, (per-arch image reference, ...)), ...)
-    lists: tuple[tuple[str, tuple[str, ...]], ...] = ()
+class ManifestListMembers:
+    """A manifest list's per-platform `docker_image` targets."""
+
+    images: Targets
+
+
+@rule
+async def manifest_list_members(field: DockerManifestListDependenciesField) -> ManifestListMembers:
+    images = [
+        target
+        for target in await Get(Targets, DependenciesRequest(field))
+        if DockerPackageFieldSet.is_applicable(target)
+    ]
+    unplatformed = [str(t.address) for t in images if not t[DockerImageBuildPlatformField].value]
+    if unplatformed or not images:
+        raise InvalidFieldException(
+            f"The manifest list {field.address} needs `docker_image` dependencies with "
+            f"`build_platform` set; these have none: {', '.join(unplatformed) or '(no images)'}."
+        )
+    return ManifestListMembers(Targets(images))
+
+
+@dataclass(frozen=True)
+class BuiltManifestLists:
+    """The members built: ((list reference, (per-arch image reference, ...)), ...)."""
+
+    lists: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@rule(desc="Build a manifest list's per-platform images")
+async def build_manifest_lists(field: DockerManifestListDependenciesField) -> BuiltManifestLists:
+    members = await Get(ManifestListMembers, DockerManifestListDependenciesField, field)
+    packages = await MultiGet(
+        Get(BuiltPackage, EnvironmentAwarePackageRequest(DockerPackageFieldSet.create(target)))
+        for target in members.images
+    )
+    arch_refs = {
+        tag: PLATFORMS[target[DockerImageBuildPlatformField].value].name
+        for target, package in zip(members.images, packages)
+        for image in package.artifacts
+        if isinstance(image, BuiltDockerImage)
+        for tag in image.tags
+    }
+    return BuiltManifestLists(tuple(manifest_lists(arch_refs).items()))
 
 
 @dataclass(frozen=True)
@@ -234,49 +278,23 @@ class DockerManifestListFieldSet(PackageFieldSet):
     required_fields = (DockerManifestListDependenciesField,)
 
     dependencies: DockerManifestListDependenciesField
-    output_path: OutputPathField
 
 
-@rule(desc="Build a manifest list's per-platform images")
+@rule
 async def package_manifest_list(field_set: DockerManifestListFieldSet) -> BuiltPackage:
-    images = [
-        target
-        for target in await Get(Targets, DependenciesRequest(field_set.dependencies))
-        if DockerPackageFieldSet.is_applicable(target)
-    ]
-    unplatformed = [str(t.address) for t in images if not t[DockerImageBuildPlatformField].value]
-    if unplatformed or not images:
-        raise InvalidFieldException(
-            f"The manifest list {field_set.address} needs `docker_image` dependencies with "
-            f"`build_platform` set; these have none: {', '.join(unplatformed) or '(no images)'}."
-        )
-    packages = await MultiGet(
-        Get(BuiltPackage, EnvironmentAwarePackageRequest(DockerPackageFieldSet.create(target)))
-        for target in images
+    members = await Get(
+        ManifestListMembers, DockerManifestListDependenciesField, field_set.dependencies
     )
-    built = []
-    arch_refs = {}
-    for target, package in zip(images, packages):
-        arch = PLATFORMS[target[DockerImageBuildPlatformField].value]
-        for image in package.artifacts:
-            if isinstance(image, BuiltDockerImage):
-                arch_refs.update({tag: arch.name for tag in image.tags})
-                built.append(
-                    {"address": str(target.address), "platform": arch.platform,
-                     "image_id": image.image_id, "tags": list(image.tags)}
-                )
-    lists = manifest_lists(arch_refs)
-    path = field_set.output_path.value_or_default(file_ending="manifest-list.json")
-    content = json.dumps({"manifest_lists": lists, "images": built}, indent=2, sort_keys=True)
-    digest = await Get(Digest, CreateDigest([FileContent(path, content.encode())]))
+    images = ", ".join(str(target.address) for target in members.images)
     return BuiltPackage(
-        digest,
+        EMPTY_DIGEST,
         (
-            BuiltManifestLists(
-                relpath=path,
-                lists=tuple(lists.items()),
-                extra_log_lines=tuple(
-                    f"Manifest list {name}: {', '.join(refs)}" for name, refs in lists.items()
+            BuiltPackageArtifact(
+                relpath=None,
+                extra_log_lines=(
+                    f"Manifest list {field_set.address} over {images}: nothing to build here "
+                    f"(a list lives in a registry); `./pants publish {field_set.address}` "
+                    "builds and pushes the images, then the list",
                 ),
             ),
         ),
@@ -300,13 +318,10 @@ class PublishManifestListFieldSet(PublishFieldSet):
 
 @rule
 async def publish_manifest_lists(request: PublishManifestListRequest) -> PublishProcesses:
-    lists = [
-        (name, refs, registry_of(name))
-        for package in request.packages
-        for artifact in package.artifacts
-        if isinstance(artifact, BuiltManifestLists)
-        for name, refs in artifact.lists
-    ]
+    built = await Get(
+        BuiltManifestLists, DockerManifestListDependenciesField, request.field_set.dependencies
+    )
+    lists = [(name, refs, registry_of(name)) for name, refs in built.lists]
     pushes = iter(
         await MultiGet(
             Get(

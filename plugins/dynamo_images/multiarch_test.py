@@ -15,6 +15,7 @@ from pants.core.target_types import FileTarget
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import EMPTY_DIGEST
 from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.process import Process
 from pants.engine.rules import QueryRule
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
@@ -23,13 +24,16 @@ from pants.engine.target import (
     Tags,
     Target,
 )
-from pants.testutil.rule_runner import RuleRunner
+from pants.testutil.rule_runner import MockGet, RuleRunner, run_rule_with_mocks
 
 from dynamo_images import register
+from dynamo_images.docker_process import DockerProcess
 from dynamo_images.multiarch import (
     BuiltManifestLists,
+    DockerManifestListFieldSet,
     PublishManifestListFieldSet,
     PublishManifestListRequest,
+    publish_manifest_lists,
 )
 from dynamo_images.platforms import (
     PLATFORMS,
@@ -83,7 +87,8 @@ def rule_runner() -> RuleRunner:
         rules=[
             *plugin_rules(),
             QueryRule(Addresses, [DependenciesRequest]),
-            QueryRule(PublishProcesses, [PublishManifestListRequest]),
+            QueryRule(BuiltPackage, [DockerManifestListFieldSet]),
+            QueryRule(Process, [DockerProcess]),
         ],
     )
     runner.set_options([], env_inherit={"PATH"})
@@ -227,16 +232,57 @@ def test_a_host_resolved_pex_has_no_build_for_another_arch(
     assert message in str(error.value)
 
 
-def publish_processes(rule_runner: RuleRunner, lists) -> PublishProcesses:
+def test_package_builds_no_image_and_names_the_publish_command(rule_runner: RuleRunner) -> None:
+    """`package containers/vllm:runtime` packages the untagged list too: it must stay cheap."""
     rule_runner.write_files({"img/BUILD": TWO_ARCH_IMAGE, **FILES})
-    field_set = PublishManifestListFieldSet.create(rule_runner.get_target(generated("manifest")))
-    package = BuiltPackage(EMPTY_DIGEST, (BuiltManifestLists(relpath="m.json", lists=lists),))
-    return rule_runner.request(
-        PublishProcesses, [PublishManifestListRequest(field_set, (package,))]
+    manifest = rule_runner.get_target(generated("manifest"))
+    package = rule_runner.request(BuiltPackage, [DockerManifestListFieldSet.create(manifest)])
+    assert package.digest == EMPTY_DIGEST
+    (artifact,) = package.artifacts
+    assert artifact.relpath is None
+    assert artifact.extra_log_lines == (
+        "Manifest list img:base#manifest over img:base#amd64, img:base#arm64: nothing to build "
+        "here (a list lives in a registry); `./pants publish img:base#manifest` builds and "
+        "pushes the images, then the list",
     )
 
 
-def test_publish_pushes_each_list_to_its_registry(rule_runner: RuleRunner) -> None:
+def test_a_list_over_images_without_a_platform_fails(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "img/BUILD": 'file(name="f", source="f")\n'
+            'docker_manifest_list(name="m", dependencies=[":f"])',
+            "img/f": "",
+        }
+    )
+    manifest = rule_runner.get_target(Address("img", target_name="m"))
+    with pytest.raises(ExecutionError, match="needs `docker_image` dependencies"):
+        rule_runner.request(BuiltPackage, [DockerManifestListFieldSet.create(manifest)])
+
+
+def publish_processes(rule_runner: RuleRunner, lists) -> PublishProcesses:
+    """publish's processes when building the list's images gave `lists`: the images themselves
+    are built for real by tests/python/smoke/test_multiarch.py."""
+    rule_runner.write_files({"img/BUILD": TWO_ARCH_IMAGE, **FILES})
+    field_set = PublishManifestListFieldSet.create(rule_runner.get_target(generated("manifest")))
+
+    def build(field: DockerManifestListDependenciesField) -> BuiltManifestLists:
+        assert field.address == generated("manifest")  # every member, whatever its tags
+        return BuiltManifestLists(lists)
+
+    return run_rule_with_mocks(
+        publish_manifest_lists,
+        rule_args=[PublishManifestListRequest(field_set, ())],
+        mock_gets=[
+            MockGet(BuiltManifestLists, (DockerManifestListDependenciesField,), build),
+            MockGet(Process, (DockerProcess,), lambda p: rule_runner.request(Process, [p])),
+        ],
+    )
+
+
+def test_publish_builds_the_images_and_pushes_each_list_to_its_registry(
+    rule_runner: RuleRunner,
+) -> None:
     refs = ("127.0.0.1:5000/d/base:1.0-amd64", "127.0.0.1:5000/d/base:1.0-arm64")
     (job,) = publish_processes(rule_runner, (("127.0.0.1:5000/d/base:1.0", refs),))
     assert job.names == ("127.0.0.1:5000/d/base:1.0",)

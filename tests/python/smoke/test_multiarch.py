@@ -1,8 +1,8 @@
 """The architecture matrix end to end: a multi-arch image built for amd64 and arm64 (qemu),
 each image run on its arch, then both published to a real registry as one manifest list by
-the script `./pants publish` runs. The image is the one whose manifest list MANIFEST_INFO
-names (tests/python/smoke/BUILD: the runtime base in `::`, each multi-arch backend's runtime
-with the `arm64` tag)."""
+the script `./pants publish` runs. The image is the multiarch_docker_image MULTIARCH_IMAGE
+(tests/python/smoke/BUILD: the runtime base in `::`, each multi-arch backend's runtime with
+the `arm64` tag)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from dynamo_workspaces.registry import local_registry
 
 from smoke.docker_helpers import docker, docker_cli, owned_copy
 
-MANIFEST_INFO = Path(os.environ.get("MANIFEST_INFO", "containers.base/runtime.manifest-list.json"))
+MULTIARCH_IMAGE = os.environ.get("MULTIARCH_IMAGE", "containers/base:runtime")
+PLATFORMS = ("linux/amd64", "linux/arm64")
 REPOSITORY = "dynamo/matrix"  # in the test's own registry
 PUSH_SCRIPT = "plugins/dynamo_images/push_manifest_list.sh"
 MANIFEST_LIST_TYPES = (
@@ -29,13 +30,15 @@ MANIFEST_LIST_TYPES = (
 
 @pytest.fixture(scope="module")
 def images() -> dict[str, str]:
-    """platform -> image ID, from the manifest list target's package output."""
-    info = json.loads(MANIFEST_INFO.read_text())
-    return {image["platform"]: image["image_id"] for image in info["images"]}
+    """platform -> image ID, from each per-platform image's `package` output (the generator
+    writes `<dir>/<name>-<arch>.docker-info.json`: plugins/dynamo_images/multiarch.py)."""
+    directory, name = MULTIARCH_IMAGE.split(":")
+    infos = {p: Path(f"{directory.replace('/', '.')}/{name}-{p.split('/')[1]}.docker-info.json")
+             for p in PLATFORMS}  # fmt: skip
+    return {p: json.loads(info.read_text())["image_id"] for p, info in infos.items()}
 
 
 def test_both_platforms_are_built(images: dict[str, str]) -> None:
-    assert set(images) == {"linux/amd64", "linux/arm64"}
     for platform, image_id in images.items():
         inspected = json.loads(docker("image", "inspect", image_id).stdout)[0]
         assert f"{inspected['Os']}/{inspected['Architecture']}" == platform
@@ -82,7 +85,7 @@ def test_published_manifest_list_has_both_platforms(images: dict[str, str], regi
     platforms = {
         f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifest_list["manifests"]
     }
-    assert platforms == {"linux/amd64", "linux/arm64"}
+    assert platforms == set(PLATFORMS)
     # Each entry is the very image pushed for that platform: its config is the copy's, and its
     # layers are as many as the built image's (the copy adds a label, no layer).
     for entry in manifest_list["manifests"]:
