@@ -39,11 +39,10 @@ def _arch_tags(platform):
     return [] if _is_host(platform) else [arch_of(platform)]
 
 
-def _pex(name, requirements, resolve, platform, requirement_target, description, exclude=()):
+def _pex(name, requirements, resolve, platform, requirement_target, description):
     """A packed PEX (`<dir>/<name>.pex`, a venv PEX with its tools) of `requirements` from
-    `resolve`'s lockfile: an image_pex on IMAGE_PLATFORM, without the `exclude`d
-    distributions (`name==version`); on another platform the same PEX, with every
-    distribution, resolved for PEX_COMPLETE_PLATFORMS' complete platform, built by
+    `resolve`'s lockfile: an image_pex on IMAGE_PLATFORM; on another platform the same PEX,
+    resolved for PEX_COMPLETE_PLATFORMS' complete platform, built by
     containers/build-inputs/foreign_pex.sh (Pants 2.17's Pex cannot: the script says
     why), tagged with the arch."""
     if _is_host(platform):
@@ -54,7 +53,6 @@ def _pex(name, requirements, resolve, platform, requirement_target, description,
             name=name,
             dependencies=[requirement_target],
             resolve=resolve,
-            exclude=list(exclude),
             description=description,
         )
         return
@@ -425,24 +423,17 @@ def dynamo_backend_images(backend):
 
 
 def _backend_stack(backend, platform):
-    """One platform's PEXes (`python-env`, `dev-tools`) and `stack` image of a backend; on a
-    platform other than IMAGE_PLATFORM they are `python-env-arm64` and so on, tagged `arm64`."""
+    """One platform's Python environment and `stack` image of a backend, and its dev tools'
+    PEX (`dev-tools`). On IMAGE_PLATFORM the environment is its locked wheels less what the
+    shared torch layer holds (`python-wheels`), installed as that layer is; on another platform
+    a PEX of them all (`python-env-arm64`: _pex says why). Tagged with the arch, off the host."""
     resolve = image_resolve(backend)
     here = "containers/" + backend
     pex_dir = here.replace("/", ".")
-    env = _arch_name("python-env", platform)
     tags = _arch_tags(platform)
-    _pex(
-        env,
-        backends()[backend]["requirements"],
-        resolve,
-        platform,
-        "3rdparty/python:{}-requirements".format(backend),
-        "The {} runtime's Python environment ({}), installed into {}".format(
-            backend, arch_of(platform), VENV
-        ),
-        # What the shared torch layer under the stack holds: never in this PEX on the host.
-        exclude=_shared_specs(),
+    requirements = "3rdparty/python:{}-requirements".format(backend)
+    description = "The {} runtime's Python environment ({}), installed into {}".format(
+        backend, arch_of(platform), VENV
     )
     _pex(
         _arch_name("dev-tools", platform),
@@ -452,32 +443,54 @@ def _backend_stack(backend, platform):
         "3rdparty/python:{}-dev-tools".format(backend),
         "The dev stage's tools ({}), installed into {}".format(arch_of(platform), DEV_VENV),
     )
+    values = dict(
+        base="containers/base:" + _arch_name("torch", platform),
+        installer=WHEEL_INSTALLER,
+        installer_mount=INSTALLER_MOUNT,
+        shared_site=_shared_site(),
+    )
+    if _is_host(platform):
+        env = "python-wheels"
+        image_wheels(
+            name=env,
+            dependencies=[requirements],
+            resolve=resolve,
+            # What the shared torch layer under the stack holds.
+            exclude=_shared_specs(),
+            description=description,
+        )
+        wheels = "{}/{}".format(pex_dir, env)
+        instructions = _render(STACK_TEMPLATE, wheels=wheels, wheel_mount=WHEEL_MOUNT, **values)
+        dependencies = [":" + env]
+        installs = [wheels + "/*.whl"]
+    else:
+        env = _arch_name("python-env", platform)
+        _pex(env, backends()[backend]["requirements"], resolve, platform, requirements,
+             description)  # fmt: skip
+        pex = "{}/{}.pex".format(pex_dir, env)
+        instructions = _render(
+            STACK_PEX_TEMPLATE,
+            pex=pex,
+            dropper=SHARED_DROPPER,
+            dropper_mount=DROPPER_MOUNT,
+            shared=" ".join(_shared_specs()),
+            **values
+        )
+        dependencies = [":" + env, "containers/build-inputs:drop-shared-dists"]
+        # The PEX holds the shared distributions, which drop_shared_dists.py leaves out.
+        installs = [pex] + [
+            "!{}/.deps/{}-{}-*.whl".format(pex, dist.replace("-", "_"), pin)
+            for dist, pin in shared_dists()
+        ]
     name = _arch_name("stack", platform)
     docker_image(
         name=name,
-        instructions=_render(
-            STACK_TEMPLATE,
-            base="containers/base:" + _arch_name("torch", platform),
-            pex="{}/{}.pex".format(pex_dir, env),
-            dropper=SHARED_DROPPER,
-            dropper_mount=DROPPER_MOUNT,
-            shared_site=_shared_site(),
-            shared=" ".join(_shared_specs()),
-        ),
-        dependencies=[":" + env, "containers/build-inputs:drop-shared-dists"],
-        # Its SBOM (which the runtime's derives from) is the base's plus the PEX's
-        # distributions: made on the host, no container run.
+        instructions=instructions,
+        dependencies=dependencies + ["containers/build-inputs:install-wheels"],
+        # Its SBOM (which the runtime's derives from) is the base's plus its own
+        # distributions, made on the host, no container run; the shared ones are base:torch's.
         sbom=True,
-        # The shared distributions are base:torch's SBOM's: the host's PEX has none, the other
-        # arches' PEXes have them, and drop_shared_dists.py leaves them to the shared venv.
-        sbom_installs={
-            _site_packages(VENV): ["{}/{}.pex".format(pex_dir, env)]
-            + [
-                "!{}/{}.pex/.deps/{}-{}-*.whl".format(pex_dir, env, dist.replace("-", "_"), pin)
-                for dist, pin in shared_dists()
-                if not _is_host(platform)
-            ]
-        },
+        sbom_installs={_site_packages(VENV): installs},
         # No commit in its tags or labels: a new commit alone never rebuilds it.
         image_tags=[_arch_name("stack-{}".format(version("dynamo")), platform)],
         image_labels={BUILT_BY_LABEL: here + ":" + name},

@@ -62,22 +62,40 @@ RUN --mount=type=bind,source={pex},target=/tmp/shared-torch.pex \\
  && chown -R root:root {shared_venv}
 """  # noqa: E501
 
-# The `<backend>:stack` image: the backend's Python environment, its Pants-built PEX
-# installed as a venv on the shared torch layer. The PEX is bind-mounted, not copied, so it
-# never lands in a layer; the build runs with no network. drop_shared_dists.py installs it
-# without what the shared layer holds (never unzipped here) and writes the `.pth` file that
-# puts the shared venv after this one on sys.path, so this layer never stores torch again.
-# An image of its own (not published) so that the runtime image's build context holds only
-# the first-party wheels: the PEX is gigabytes, which every runtime build would otherwise
-# send to the engine. It is rebuilt only when its lockfile or the image below changes.
+# The `<backend>:stack` image: the backend's Python environment, its locked wheels (less what
+# the shared torch layer holds: `image_wheels(exclude=...)`) installed into a venv on the shared
+# torch layer, the same way as that layer's own; `--shared` first writes the `.pth` file that
+# puts the shared venv after this one on sys.path (so this layer never stores torch again) and
+# wrappers for its console scripts. The wheels are bind-mounted, never copied; the build runs
+# with no network. An image of its own (not published) so that the runtime image's build
+# context holds only the first-party wheels: the stack's wheels are gigabytes, which every
+# runtime build would otherwise send to the engine. It is rebuilt only when its lockfile or the
+# image below changes.
 STACK_TEMPLATE = """
+ARG BASE_IMAGE={base}
+FROM $BASE_IMAGE
+RUN --mount=type=bind,source={wheels},target={wheel_mount} \\
+    --mount=type=bind,source={installer},target={installer_mount} \\
+    python{python} -m venv --without-pip {venv} \\
+ && {venv}/bin/python {installer_mount} --shared {shared_site} {wheel_mount}/*.whl \\
+ && {venv}/bin/python -m compileall -q -j 0 {venv} \\
+ && {venv}/bin/python -c "import dynamo, torch; assert torch.__file__.startswith('{shared_site}/')" \\
+ && chown -R root:root {venv}
+"""  # noqa: E501
+
+# The same stack on another arch, from its packed PEX (containers/build-inputs/foreign_pex.sh),
+# which holds every distribution: drop_shared_dists.py installs it without what the shared
+# layer holds (never unzipped here), then `--shared` as above. The PEX is bind-mounted.
+STACK_PEX_TEMPLATE = """
 ARG BASE_IMAGE={base}
 FROM $BASE_IMAGE
 RUN --mount=type=bind,source={pex},target=/tmp/python-env.pex \\
     --mount=type=bind,source={dropper},target={dropper_mount} \\
+    --mount=type=bind,source={installer},target={installer_mount} \\
     PEX_ROOT=/tmp/pex-root python{python} {dropper_mount} /tmp/python-env.pex {venv} \\
       {shared_site} {shared} \\
  && rm -rf /tmp/pex-root \\
+ && {venv}/bin/python {installer_mount} --shared {shared_site} \\
  && {venv}/bin/python -c "import dynamo, torch; assert torch.__file__.startswith('{shared_site}/')" \\
  && chown -R root:root {venv}
 """  # noqa: E501

@@ -1,41 +1,36 @@
-"""Installs a backend's packed PEX into its venv without the distributions that the shared
-torch layer already holds, and points the venv at that layer with a `.pth` file.
+"""Installs another arch's packed PEX of a backend into its venv without the distributions
+that the shared torch layer already holds.
 
 A backend's `stack` image builds on `containers/base:torch`, whose SHARED_VENV holds torch and
-its CUDA wheels (containers/images_data.py: SHARED_DISTS). Its RUN calls, with the base's
-Python,
+its CUDA wheels (containers/images_data.py: SHARED_DISTS). On the host the stack installs its
+locked wheels, which leave those out (`image_wheels(exclude=...)`); another arch's PEX
+(containers/build-inputs/foreign_pex.sh) has them all. Its RUN calls, with the base's Python,
 
     python drop_shared_dists.py PEX VENV SHARED_SITE_PACKAGES NAME==VERSION...
 
-The host's PEX has none of the named distributions (`image_pex(exclude=...)` left them out);
-another arch's PEX (containers/build-inputs/foreign_pex.sh) has them all. This makes a copy of
-the packed PEX (symlinks) whose PEX-INFO and `.deps/` leave out whatever of them it holds,
-installs that with pex's own `venv` tool (PEX_IGNORE_ERRORS: the requirements it leaves out are
-met by the shared venv, which pex does not see), and checks that the venv then holds every
-other distribution of the PEX. So the gigabytes of torch and CUDA are never unzipped, compiled
-or written by a stack. (pex 2.1.137, which Pants 2.17 pins, has no `--exclude`.)
+This makes a copy of the packed PEX (symlinks) whose PEX-INFO and `.deps/` leave out whatever
+of them it holds, installs that with pex's own `venv` tool (PEX_IGNORE_ERRORS: the requirements
+it leaves out are met by the shared venv, which pex does not see), and checks that the venv
+then holds every other distribution of the PEX. So the gigabytes of torch and CUDA are never
+unzipped, compiled or written by a stack. (pex 2.1.137, which Pants 2.17 pins, has no
+`--exclude`.) The RUN then points the venv at the shared one (install_wheels.py --shared).
 
 Each named distribution must be in the shared venv at that version, and in the PEX at that
 version or not at all, or this fails naming it: the lockfiles then disagree with SHARED_DISTS.
 That both lock the same files (the same wheel hashes) is checked before any build, by
-tests/python/build_graph/images_data_test.py. The shared distributions' console scripts
-(torchrun, ...) get wrappers in the venv's bin/, as pip would write them.
+tests/python/build_graph/images_data_test.py.
 
 Standard library only.
 """
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-
-PTH = "dynamo-shared-venv.pth"
-
 
 def canonical(name: str) -> str:
     return "".join("-" if c in "_." else c for c in name.lower())
@@ -92,28 +87,6 @@ def without(pex: str, dropped: set[str], into: str) -> str:
     return copy
 
 
-def console_scripts(dist_info: str) -> dict[str, str]:
-    """{script: "module:attr"} of a distribution's console_scripts entry points."""
-    path = os.path.join(dist_info, "entry_points.txt")
-    if not os.path.isfile(path):
-        return {}
-    parser = configparser.ConfigParser(delimiters=("=",))
-    parser.optionxform = str  # script names keep their case
-    parser.read(path)
-    return dict(parser["console_scripts"]) if parser.has_section("console_scripts") else {}
-
-
-def write_script(venv: str, name: str, target: str) -> None:
-    module, _, attr = target.partition(":")
-    head, _, rest = attr.strip().partition(".")
-    call = head + ("." + rest if rest else "")
-    path = os.path.join(venv, "bin", name)
-    with open(path, "w") as f:
-        f.write(f"#!{venv}/bin/python\nimport sys\nfrom {module.strip()} import {head}\n"
-                f"if __name__ == '__main__':\n    sys.exit({call}())\n")
-    os.chmod(path, 0o755)
-
-
 def main(pex: str, venv: str, shared_site: str, specs: list[str]) -> None:
     with open(os.path.join(pex, "PEX-INFO")) as f:
         wheels = {wheel_key(w): w for w in json.load(f)["distributions"]}
@@ -145,11 +118,6 @@ def main(pex: str, venv: str, shared_site: str, specs: list[str]) -> None:
     missing = sorted(set(wheels) - set(dropped) - installed)
     if missing:
         fail(f"pex installed the PEX without {', '.join(n + ' ' + v for n, v in missing)}")
-    with open(os.path.join(site, PTH), "w") as f:
-        f.write(shared_site + "\n")
-    for key in keys:
-        for script, target in console_scripts(shared[key]).items():
-            write_script(venv, script, target)
     print(f"drop_shared_dists.py: installed {len(installed)} distributions into {venv}; "
           f"{len(keys)} left to {shared_site} ({len(dropped)} of them dropped from the PEX)")
 

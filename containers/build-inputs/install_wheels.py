@@ -9,14 +9,23 @@ wheels, `image_wheels`) with this instead:
 It does what those wheels need and nothing more: checks every file against the wheel's RECORD
 as it unpacks it (one pass: torch's wheels are gigabytes) into a staging directory in the venv,
 moved into place only once the whole wheel matched, so a mismatch leaves nothing behind; it
-unpacks purelib/platlib into site-packages, `.data/data` into the venv, `.data/scripts` into
-the venv's bin (rewriting a `#!python` shebang), and records the installer. Anything else is refused. It compiles nothing:
-the image runs `compileall` after it.
+unpacks purelib/platlib into site-packages, `.data/data` into the venv, `.data/headers` where
+pip puts them, `.data/scripts` into the venv's bin (rewriting a `#!python` shebang), writes the console scripts of the wheel's
+entry points into bin as pip would, and records the installer. Anything else is refused. It
+compiles nothing: the image runs `compileall` after it.
+
+    python install_wheels.py --shared SITE_PACKAGES [WHEEL...]
+
+first points this venv at another venv's SITE_PACKAGES, after its own (a `.pth` file,
+SHARED_PTH), and writes into its bin the console scripts of every distribution installed
+there: a backend's stack on the shared torch layer (`torchrun`, ...), which so never stores
+torch again.
 """
 
 from __future__ import annotations
 
 import base64
+import configparser
 import csv
 import hashlib
 import io
@@ -27,9 +36,20 @@ import sysconfig
 import zipfile
 
 CHUNK = 1 << 20
+SHARED_PTH = "dynamo-shared-venv.pth"
+USAGE = "usage: python install_wheels.py [--shared SITE_PACKAGES] WHEEL..."
 
 
-def target_of(name: str, data_dir: str, wheel_path: str) -> tuple[str, int]:
+def headers_dir(metadata: bytes) -> str:
+    """Where a distribution's `.data/headers` go in a venv, as pip puts them:
+    include/site/pythonX.Y/<its Name>."""
+    name = next(line[5:].strip() for line in metadata.decode().splitlines()
+                if line.startswith("Name:"))  # fmt: skip
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return os.path.join(sys.prefix, "include", "site", version, name)
+
+
+def target_of(name: str, data_dir: str, headers: str, wheel_path: str) -> tuple[str, int]:
     """Where a member of the wheel goes in the venv, and its mode."""
     if not name.startswith(data_dir + "/"):
         return os.path.join(sysconfig.get_path("purelib"), name), (
@@ -42,6 +62,8 @@ def target_of(name: str, data_dir: str, wheel_path: str) -> tuple[str, int]:
         return os.path.join(sysconfig.get_path("scripts"), rest), 0o755
     if kind == "data":
         return os.path.join(sys.prefix, rest), 0o644
+    if kind == "headers":
+        return os.path.join(headers, rest), 0o644
     sys.exit(f"{wheel_path}: unsupported wheel data directory {kind!r}")
 
 
@@ -54,6 +76,7 @@ def install(wheel_path: str) -> None:
         dist_info = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info"))
         data_dir = dist_info[: -len(".dist-info")] + ".data"
         record = wheel.read(f"{dist_info}/RECORD").decode()
+        headers = headers_dir(wheel.read(f"{dist_info}/METADATA"))
         expected = {
             path: digest.split("=", 1)
             for path, digest, _size in csv.reader(io.StringIO(record))
@@ -62,7 +85,7 @@ def install(wheel_path: str) -> None:
         for name in names:
             if name.endswith("/"):
                 continue
-            target, mode = target_of(name, data_dir, wheel_path)
+            target, mode = target_of(name, data_dir, headers, wheel_path)
             staged = os.path.join(staging, os.path.relpath(target, sys.prefix))
             os.makedirs(os.path.dirname(staged), exist_ok=True)
             algorithm, digest = expected.get(name, ("sha256", None))
@@ -88,13 +111,57 @@ def install(wheel_path: str) -> None:
         os.replace(staged, target)
         os.chmod(target, mode)
     shutil.rmtree(staging)
-    with open(os.path.join(sysconfig.get_path("purelib"), dist_info, "INSTALLER"), "w") as f:
+    installed = os.path.join(sysconfig.get_path("purelib"), dist_info)
+    with open(os.path.join(installed, "INSTALLER"), "w") as f:
         f.write("dynamo-install-wheels\n")
+    write_console_scripts(installed)
     print(f"installed {os.path.basename(wheel_path)}")
 
 
-if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit("usage: python install_wheels.py WHEEL...")
-    for path in sys.argv[1:]:
+def write_console_scripts(dist_info: str) -> None:
+    """Writes into this venv's bin a script per console (and gui) entry point of an installed
+    distribution's `dist_info` directory, as pip writes them."""
+    path = os.path.join(dist_info, "entry_points.txt")
+    if not os.path.isfile(path):
+        return
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+    parser.optionxform = str  # script names keep their case
+    parser.read(path)
+    for section in ("console_scripts", "gui_scripts"):
+        for name, target in parser.items(section) if parser.has_section(section) else ():
+            module, _, attr = target.partition(":")
+            attr = attr.split("[")[0].strip()  # extras do not change the script
+            head = attr.partition(".")[0]
+            script = os.path.join(sysconfig.get_path("scripts"), name)
+            with open(script, "w") as f:
+                f.write(f"#!{sys.executable}\nimport sys\nfrom {module.strip()} import {head}\n"
+                        f"if __name__ == '__main__':\n    sys.exit({attr}())\n")
+            os.chmod(script, 0o755)
+
+
+def share(site: str) -> None:
+    """Puts another venv's site-packages `site` on this venv's sys.path, after its own, and
+    writes wrappers for its distributions' console scripts."""
+    if not os.path.isdir(site):
+        sys.exit(f"install_wheels.py: --shared {site}: no such site-packages directory")
+    with open(os.path.join(sysconfig.get_path("purelib"), SHARED_PTH), "w") as f:
+        f.write(site + "\n")
+    for entry in sorted(os.listdir(site)):
+        if entry.endswith(".dist-info"):
+            write_console_scripts(os.path.join(site, entry))
+
+
+def main(args: list[str]) -> None:
+    if args[:1] == ["--shared"]:
+        if len(args) < 2:
+            sys.exit(USAGE)
+        share(args[1])
+        args = args[2:]
+    elif not args:
+        sys.exit(USAGE)
+    for path in args:
         install(path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

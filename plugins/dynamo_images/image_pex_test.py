@@ -16,23 +16,15 @@ from pants.backend.python.target_types import PexBinary, PythonRequirementTarget
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
-from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
 
 from dynamo_images import image_pex
 from dynamo_images.image_pex import ImagePexFieldSet, ImagePexTarget
-from dynamo_images.testutil import (
-    PACKAGING,
-    PYPROJECT_METADATA,
-    TOOLS_LOCK,
-    lock_subset,
-    resolve_options,
-)
+from dynamo_images.testutil import PACKAGING, TOOLS_LOCK, lock_subset, resolve_options
 
-# The test's resolve: two entries of the tools lockfile (testutil).
+# The test's resolve: an entry of the tools lockfile (testutil).
 PIN = PACKAGING
-DEPENDENT = PYPROJECT_METADATA
 
 
 @pytest.fixture
@@ -54,17 +46,12 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
     )
     runner.write_files(
         {
-            "r.lock": json.dumps(lock_subset(TOOLS_LOCK, (PIN, DEPENDENT))),
+            "r.lock": json.dumps(lock_subset(TOOLS_LOCK, (PIN,))),
             "BUILD": (
                 "python_requirement(name='req', requirements=['{}=={}'], resolve='r')\n"
                 "image_pex(name='env', dependencies=[':req'], resolve='r')\n"
                 "pex_binary(name='deflated', dependencies=[':req'], resolve='r', layout='packed')\n"
-                "python_requirement(name='dependent', requirements=['{}=={}'], resolve='r')\n"
-                "image_pex(name='without', dependencies=[':dependent'], resolve='r',\n"
-                "          exclude=['packaging==26.4'])\n"
-                "image_pex(name='wrong', dependencies=[':dependent'], resolve='r',\n"
-                "          exclude=['packaging==25.0'])\n"
-            ).format(*PIN, *DEPENDENT),
+            ).format(*PIN),
         }
     )
     runner.set_options(
@@ -103,27 +90,3 @@ def test_a_deflated_pex_built_after_it_finds_its_own_cache(rule_runner: RuleRunn
     [wheel] = [p for p in files if p.startswith("deflated.pex/.deps/packaging-")]
     entries = zipfile.ZipFile(io.BytesIO(files[wheel])).infolist()
     assert zipfile.ZIP_DEFLATED in {e.compress_type for e in entries}
-
-
-def test_exclude_leaves_a_locked_distribution_out_and_keeps_what_requires_it(
-    rule_runner: RuleRunner,
-) -> None:
-    target = rule_runner.get_target(Address("", target_name="without"))
-    package = rule_runner.request(BuiltPackage, [ImagePexFieldSet.create(target)])
-    files = {c.path: c.content for c in rule_runner.request(DigestContents, [package.digest])}
-    wheels = {p.split("/")[2] for p in files if p.startswith("without.pex/.deps/")}
-    assert {w.split("-")[0] for w in wheels} == {"pyproject_metadata"}, wheels
-    info = json.loads(files["without.pex/PEX-INFO"])
-    assert info["requirements"] == ["{}=={}".format(*DEPENDENT)], info["requirements"]
-    assert [d.split("-")[0] for d in info["distributions"]] == ["pyproject_metadata"]
-
-
-def test_exclude_at_another_version_than_locked_fails_naming_both(
-    rule_runner: RuleRunner,
-) -> None:
-    target = rule_runner.get_target(Address("", target_name="wrong"))
-    with pytest.raises(ExecutionError) as error:
-        rule_runner.request(BuiltPackage, [ImagePexFieldSet.create(target)])
-    message = str(error.value)
-    assert "'packaging==25.0'" in message and "locks packaging 26.4" in message, message
-    assert "Fix: " in message

@@ -7,6 +7,10 @@ as they are, and unpacked once, in the image (docs/performance.md, "Cold build")
 wheels: Pex's resolver on the resolve's lockfile, for the interpreter Pex builds with
 (resolved.py), so the same files a PEX of those requirements would hold. The download is a
 cacheable process (download_wheels.py beside this file); its key is the URLs and hashes.
+
+A backend's stack installs its own the same way, with `exclude`: without torch and the CUDA
+wheels, which the shared torch layer under every stack already holds (containers/images_data.py:
+SHARED_DISTS), so a cold build never downloads, stores or sends them twice.
 """
 
 from __future__ import annotations
@@ -29,14 +33,21 @@ from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest, Digest, FileContent
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import COMMON_TARGET_FIELDS, Dependencies, Target
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    Dependencies,
+    InvalidFieldException,
+    StringSequenceField,
+    Target,
+)
 from pants.engine.unions import UnionRule
 from pants.option.global_options import GlobalOptions, ca_certs_path_to_file_content
 from pants.util.logging import LogLevel
 from pants.util.strutil import help_text
+from pex.pep_503 import ProjectName
 
 from dynamo_images import resolved
-from dynamo_images.resolved import LockedResolve, LockedResolveRequest
+from dynamo_images.resolved import LockedArtifact, LockedResolve, LockedResolveRequest
 
 SCRIPT = "download_wheels.py"
 MANIFEST = "wheels.json"
@@ -53,12 +64,25 @@ class ImageWheelsDependenciesField(Dependencies):
     )
 
 
+class ImageWheelsExcludeField(StringSequenceField):
+    alias = "exclude"
+    help = help_text(
+        """
+        Distributions to leave out, each `name==version`: the version the resolve must lock it
+        at, or the build fails naming both. Only the named distributions are left out; their
+        dependencies stay (the image provides the named ones elsewhere, as the shared torch
+        layer does for a backend's stack).
+        """
+    )
+
+
 class ImageWheelsTarget(Target):
     alias = "image_wheels"
     core_fields = (
         *COMMON_TARGET_FIELDS,
         OutputPathField,
         ImageWheelsDependenciesField,
+        ImageWheelsExcludeField,
         PythonResolveField,
     )
     help = help_text(
@@ -75,6 +99,29 @@ class ImageWheelsFieldSet(PackageFieldSet):
     required_fields = (ImageWheelsDependenciesField, PythonResolveField)
 
     output_path: OutputPathField
+    exclude: ImageWheelsExcludeField
+
+
+def without(
+    artifacts: tuple[LockedArtifact, ...], exclude: tuple[str, ...], what: str
+) -> tuple[LockedArtifact, ...]:
+    """`artifacts` less the distributions `exclude` names (`name==version` each), which must
+    be among them at those versions."""
+    locked = {artifact.name: artifact.version for artifact in artifacts}
+    left = set(locked)
+    for spec in exclude:
+        name, _, version = spec.partition("==")
+        name = ProjectName(name).normalized
+        if not version or locked.get(name) != version:
+            raise InvalidFieldException(
+                f"{what}: `exclude` names {spec!r}, but its resolve locks "
+                f"{name} {locked.get(name) or 'not at all'} for these requirements. Each "
+                "entry is `name==version` at the version the lockfile pins. Fix: align the "
+                "lockfile and the exclusion (for the stacks, SHARED_DISTS in "
+                "containers/images_data.py)."
+            )
+        left.discard(name)
+    return tuple(artifact for artifact in artifacts if artifact.name in left)
 
 
 @rule(desc="Downloading an image's locked wheels")
@@ -94,9 +141,8 @@ async def package_image_wheels(
         ),
     )
     locked = await Get(LockedResolve, LockedResolveRequest(pex_request, what))
-    manifest = [
-        {"url": a.url, "filename": a.filename, "sha256": a.sha256} for a in locked.artifacts
-    ]
+    artifacts = without(locked.artifacts, field_set.exclude.value or (), what)
+    manifest = [{"url": a.url, "filename": a.filename, "sha256": a.sha256} for a in artifacts]
     files = [
         FileContent(SCRIPT, resources.read_binary("dynamo_images", SCRIPT)),
         FileContent(MANIFEST, json.dumps(manifest, indent=1).encode()),

@@ -69,6 +69,10 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
                 "python_requirement(name='t', requirements=['pyproject-metadata==0.12.1'],"
                 " resolve='t')\n"
                 "image_wheels(name='tampered', dependencies=[':t'], resolve='t')\n"
+                "image_wheels(name='without', dependencies=[':r'], resolve='r',\n"
+                "             exclude=['packaging==26.4'])\n"
+                "image_wheels(name='wrong', dependencies=[':r'], resolve='r',\n"
+                "             exclude=['packaging==25.0'])\n"
             ),
         }
     )
@@ -109,3 +113,23 @@ def test_a_file_whose_sha256_the_lockfile_does_not_lock_fails_naming_both(
     message = str(error.value)
     assert "packaging-26.4-py3-none-any.whl has sha256 " in message, message
     assert f"but the lockfile locks {'0' * 64}" in message and "generate-lockfiles" in message
+
+
+def test_exclude_leaves_a_locked_distribution_out_and_keeps_what_requires_it(
+    rule_runner: RuleRunner,
+) -> None:
+    target = rule_runner.get_target(Address("", target_name="without"))
+    package = rule_runner.request(BuiltPackage, [ImageWheelsFieldSet.create(target)])
+    files = {c.path for c in rule_runner.request(DigestContents, [package.digest])}
+    assert files == {"without/pyproject_metadata-0.12.1-py3-none-any.whl"}, files
+
+
+def test_exclude_at_another_version_than_locked_fails_naming_both(
+    rule_runner: RuleRunner,
+) -> None:
+    target = rule_runner.get_target(Address("", target_name="wrong"))
+    with pytest.raises(ExecutionError) as error:
+        rule_runner.request(BuiltPackage, [ImageWheelsFieldSet.create(target)])
+    message = str(error.value)
+    assert "'packaging==25.0'" in message and "locks packaging 26.4" in message, message
+    assert "Fix: " in message

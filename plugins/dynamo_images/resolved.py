@@ -2,8 +2,7 @@
 
 Pex's own resolver (the `pex` library Pants runs on, the same version as its Pex tool), run
 in Pants' process on the lockfile Pants loads, for the interpreter Pex builds with, as `pex3
-interpreter inspect` describes it. `image_pex` uses the pins to leave distributions out of a
-PEX (`exclude`); `image_wheels` downloads the artifacts.
+interpreter inspect` describes it: the artifacts `image_wheels` downloads.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from build_graph.family_runner import (
     image,
     with_prelude,
 )
-from dynamo_images.image_pex import ImagePexExcludeField
+from dynamo_images.image_wheels import ImageWheelsExcludeField
 from dynamo_images.target_types import DockerImageBuildNetworkField, DockerImageBuildPlatformField
 from dynamo_images.unavailable import (
     UnavailableImageFieldSet,
@@ -61,7 +61,9 @@ def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: Rule
     dev = instructions(rule_runner, image("vllm", "dev"))
     # Every stack is on the one shared torch layer, itself on the runtime base.
     assert "ARG BASE_IMAGE=containers/base:torch" in stack
-    assert "source=containers.vllm/python-env.pex" in stack
+    # Each stack unpacks its own locked wheels as the torch layer does (no PEX).
+    assert "source=containers.vllm/python-wheels,target=/tmp/wheels" in stack
+    assert ".pex" not in stack
     torch = instructions(rule_runner, Address("containers/base", target_name="torch"))
     assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in torch
     # torch's layer unpacks its locked wheels (no PEX), checked by the wheels' RECORDs.
@@ -73,7 +75,7 @@ def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: Rule
     assert "ARG BASE_IMAGE=containers/vllm:stack" in runtime
     assert ".pex" not in runtime
     runtime_deps = rule_runner.get_target(image("vllm", "runtime"))[Dependencies].value
-    assert not any("python-env" in d for d in runtime_deps or ())
+    assert not any("python-wheels" in d for d in runtime_deps or ())
     assert "ARG BASE_IMAGE=containers/vllm:runtime#amd64\n" in dev
     assert "source=containers.vllm/dev-tools.pex" in dev
     # No version literal in the templates: versions arrive as build args.
@@ -250,8 +252,8 @@ def test_each_backend_resolves_its_requirements_in_its_own_resolve(
     with_prelude(rule_runner)
     nixl = {}
     for backend in BUILDABLE:
-        env = rule_runner.get_target(Address(f"containers/{backend}", target_name="python-env"))
-        assert env[PythonResolveField].value == f"images-{backend}"
+        env = Address(f"containers/{backend}", target_name="python-wheels")
+        assert rule_runner.get_target(env)[PythonResolveField].value == f"images-{backend}"
         requirements = rule_runner.get_target(
             Address("3rdparty/python", target_name=f"{backend}-requirements")
         )
@@ -444,23 +446,24 @@ def test_a_data_mistake_fails_when_build_files_are_read_naming_its_file(mistake:
 def test_each_stack_leaves_the_shared_distributions_to_the_torch_layer(
     rule_runner: RuleRunner,
 ) -> None:
-    """The stacks' PEXes leave out what containers/base:torch holds (on another arch the
-    stack drops it, in the same RUN, from a PEX that has it); the torch layer's PEX is locked
-    in a resolve of its own (images_data.py: SHARED_RESOLVE), so a backend's lockfile changes
-    nothing under the other stacks."""
+    """The stacks' wheels leave out what containers/base:torch holds (on another arch the
+    stack drops it, in the same RUN, from a PEX that has it) and point the venv at the shared
+    one; the torch layer is locked in a resolve of its own (images_data.py: SHARED_RESOLVE), so
+    a backend's lockfile changes nothing under the other stacks."""
     with_prelude(rule_runner)
     shared = " ".join(f"{name}=={pin}" for name, pin in DATA.shared_dists())
+    shared_site = f"{DATA.SHARED_VENV}/lib/python3.11/site-packages"
     for backend in BUILDABLE:
         stack = Address(f"containers/{backend}", target_name="stack")
         text = instructions(rule_runner, stack)
-        assert f"/tmp/drop_shared_dists.py /tmp/python-env.pex {DATA.VENV}" in text
-        assert f"{DATA.SHARED_VENV}/lib/python3.11/site-packages {shared}" in text
-        assert "containers/build-inputs:drop-shared-dists" in (
-            rule_runner.get_target(stack)[Dependencies].value
-        )
-        # The host's PEX never holds them (image_pex's `exclude`).
-        env = rule_runner.get_target(Address(f"containers/{backend}", target_name="python-env"))
-        assert env[ImagePexExcludeField].value == tuple(shared.split())
+        assert f"/tmp/install_wheels.py --shared {shared_site} /tmp/wheels/*.whl" in text
+        env = Address(f"containers/{backend}", target_name="python-wheels")
+        assert rule_runner.get_target(env)[ImageWheelsExcludeField].value == tuple(shared.split())
+        if len(DATA.backend_platforms(backend)) > 1:
+            arm64 = instructions(rule_runner, Address(f"containers/{backend}", target_name="stack-arm64"))
+            assert f"/tmp/drop_shared_dists.py /tmp/python-env.pex {DATA.VENV}" in arm64
+            assert f"{shared_site} {shared}" in arm64
+            assert f"/tmp/install_wheels.py --shared {shared_site} \\" in arm64
     requirement = rule_runner.get_target(Address("3rdparty/python", target_name="shared-torch"))
     assert requirement[PythonResolveField].value == DATA.SHARED_RESOLVE == "images-torch"
     assert requirement[PythonRequirementsField].value[0].project_name == "torch"

@@ -53,19 +53,22 @@ def test_refuses_a_wheel_whose_files_do_not_match_its_record(tmp_path: Path) -> 
 def test_usage(tmp_path: Path) -> None:
     python = bare_venv(tmp_path / "venv")
     out = subprocess.run([python, SCRIPT], capture_output=True, text=True)
-    assert out.returncode != 0 and "usage: python install_wheels.py WHEEL" in out.stderr
+    assert out.returncode != 0 and "usage: python install_wheels.py [--shared" in out.stderr
 
 
 def test_installs_data_files_and_scripts_and_refuses_in_one_pass(tmp_path: Path) -> None:
-    """What the shared torch layer's wheels need beyond the first-party ones (sympy's man page
-    in `.data/data`); a mismatch anywhere leaves nothing of the wheel in the venv."""
+    """What the locked wheels need beyond the first-party ones (sympy's man page in
+    `.data/data`, nixl's headers, console scripts); a mismatch anywhere leaves nothing of the
+    wheel in the venv."""
     python = bare_venv(tmp_path / "venv")
     files = {
-        "demo/__init__.py": b"X = 41 + 1\n",
+        "demo/__init__.py": b"X = 41 + 1\n\ndef main():\n    print('answer', X)\n",
         "demo-1.0.data/data/share/man/man1/demo.1": b".TH DEMO 1\n",
+        "demo-1.0.data/headers/demo.h": b"#define DEMO 42\n",
         "demo-1.0.data/scripts/demo": b"#!python\nimport demo\nprint(demo.X)\n",
         "demo-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
         "demo-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n",
+        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\nDemo-Answer = demo:main\n",
     }
 
     def write(path: Path, tampered: bool) -> Path:
@@ -90,6 +93,25 @@ def test_installs_data_files_and_scripts_and_refuses_in_one_pass(tmp_path: Path)
     out = subprocess.run([python, SCRIPT, good], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert (venv_root / "share/man/man1/demo.1").read_bytes() == b".TH DEMO 1\n"
+    [header] = venv_root.glob("include/site/python3.*/demo/demo.h")  # where pip puts it
+    assert header.read_bytes() == b"#define DEMO 42\n"
     script = subprocess.run([venv_root / "bin" / "demo"], capture_output=True, text=True)
     assert script.stdout == "42\n", script.stderr
+    # The entry point's console script, as pip writes it (its name keeps its case).
+    script = subprocess.run([venv_root / "bin" / "Demo-Answer"], capture_output=True, text=True)
+    assert script.stdout == "answer 42\n", script.stderr
     assert not (venv_root / ".installing").exists()
+
+    # A stack's venv on that one (`--shared`): it imports that venv's distributions after its
+    # own, and gets wrappers for their console scripts that run with its own interpreter.
+    stack_python = bare_venv(tmp_path / "stack")
+    site = next(venv_root.glob("lib/python*/site-packages"))
+    out = subprocess.run([stack_python, SCRIPT, "--shared", site], capture_output=True)
+    assert out.returncode == 0, out.stderr
+    wrapper = tmp_path / "stack" / "bin" / "Demo-Answer"
+    assert wrapper.read_text().startswith(f"#!{stack_python}\n")
+    script = subprocess.run([wrapper], capture_output=True, text=True)
+    assert script.stdout == "answer 42\n", script.stderr
+    out = subprocess.run([stack_python, "-c", "import demo; print(demo.__file__)"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.stdout.startswith(f"{site}/demo/"), out.stderr
