@@ -41,7 +41,7 @@ FROM $BASE_IMAGE
 RUN --mount=type=bind,source={wheels},target={wheel_mount} \\
     --mount=type=bind,source={installer},target={installer_mount} \\
     python{python} -m venv --without-pip {shared_venv} \\
- && {shared_venv}/bin/python {installer_mount} {wheel_mount}/*.whl \\
+ && {shared_venv}/bin/python {installer_mount} --locked {wheel_mount}/*.whl \\
  && {shared_venv}/bin/python -m compileall -q -j 0 {shared_venv} \\
  && {shared_venv}/bin/python -c "import torch" \\
  && chown -R root:root {shared_venv}
@@ -77,7 +77,7 @@ FROM $BASE_IMAGE
 RUN --mount=type=bind,source={wheels},target={wheel_mount} \\
     --mount=type=bind,source={installer},target={installer_mount} \\
     python{python} -m venv --without-pip {venv} \\
- && {venv}/bin/python {installer_mount} --shared {shared_site} {wheel_mount}/*.whl \\
+ && {venv}/bin/python {installer_mount} --locked --shared {shared_site} {wheel_mount}/*.whl \\
  && {venv}/bin/python -m compileall -q -j 0 {venv} \\
  && {venv}/bin/python -c "import dynamo, torch; assert torch.__file__.startswith('{shared_site}/')" \\
  && chown -R root:root {venv}

@@ -1,8 +1,8 @@
 """Installs wheels into the running interpreter's venv with the standard library only.
 
 Runtime venvs carry no pip (and Debian's Python has no ensurepip), so image stages install
-wheels checked by Pants (the first-party wheels of src/; the shared torch layer's locked
-wheels, `image_wheels`) with this instead:
+wheels checked by Pants (the first-party wheels of src/; the locked wheels of the shared torch
+layer and of each stack, `image_wheels`) with this instead:
 
     /opt/dynamo/venv/bin/python install_wheels.py WHEEL...
 
@@ -10,11 +10,15 @@ It does what those wheels need and nothing more: checks every file against the w
 as it unpacks it (one pass: torch's wheels are gigabytes) into a staging directory in the venv,
 moved into place only once the whole wheel matched, so a mismatch leaves nothing behind; it
 unpacks purelib/platlib into site-packages, `.data/data` into the venv, `.data/headers` where
-pip puts them, `.data/scripts` into the venv's bin (rewriting a `#!python` shebang), writes the console scripts of the wheel's
-entry points into bin as pip would, and records the installer. Anything else is refused. It
-compiles nothing: the image runs `compileall` after it.
+pip puts them, `.data/scripts` into the venv's bin (rewriting a `#!python` shebang), writes
+the console scripts of the wheel's entry points into bin as pip would, and records the
+installer. Anything else is refused. It compiles nothing: the image runs `compileall` after.
+With `--locked` (wheels that `image_wheels` checked against their lockfile's sha256) a file
+that does not match its RECORD is a warning, as the wheel is the very file locked: upstream
+packaging errors (pynvvideocodec 2.0.4's) are not for the image build to fix; pip and pex
+install them silently.
 
-    python install_wheels.py --shared SITE_PACKAGES [WHEEL...]
+    python install_wheels.py [--locked] --shared SITE_PACKAGES [WHEEL...]
 
 first points this venv at another venv's SITE_PACKAGES, after its own (a `.pth` file,
 SHARED_PTH), and writes into its bin the console scripts of every distribution installed
@@ -24,6 +28,7 @@ torch again.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import configparser
 import csv
@@ -37,7 +42,6 @@ import zipfile
 
 CHUNK = 1 << 20
 SHARED_PTH = "dynamo-shared-venv.pth"
-USAGE = "usage: python install_wheels.py [--shared SITE_PACKAGES] WHEEL..."
 
 
 def headers_dir(metadata: bytes) -> str:
@@ -67,7 +71,7 @@ def target_of(name: str, data_dir: str, headers: str, wheel_path: str) -> tuple[
     sys.exit(f"{wheel_path}: unsupported wheel data directory {kind!r}")
 
 
-def install(wheel_path: str) -> None:
+def install(wheel_path: str, locked: bool) -> None:
     staging = os.path.join(sys.prefix, ".installing")
     shutil.rmtree(staging, ignore_errors=True)
     placed = []  # (staged, target, mode)
@@ -103,8 +107,13 @@ def install(wheel_path: str) -> None:
                         out.write(chunk)
             actual = base64.urlsafe_b64encode(hasher.digest()).decode().rstrip("=")
             if digest is not None and actual != digest:
-                shutil.rmtree(staging)
-                sys.exit(f"{wheel_path}: {name} does not match the wheel's RECORD")
+                mismatch = f"{wheel_path}: {name} does not match the wheel's RECORD"
+                if not locked:
+                    shutil.rmtree(staging)
+                    sys.exit(mismatch)
+                # Its publisher's packaging: pip and pex install such a wheel without a word.
+                print(f"warning: {mismatch}; installed, as the wheel matched its lockfile's "
+                      "sha256", file=sys.stderr)  # fmt: skip
             placed.append((staged, target, mode))
     for staged, target, mode in placed:
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -152,15 +161,20 @@ def share(site: str) -> None:
 
 
 def main(args: list[str]) -> None:
-    if args[:1] == ["--shared"]:
-        if len(args) < 2:
-            sys.exit(USAGE)
-        share(args[1])
-        args = args[2:]
-    elif not args:
-        sys.exit(USAGE)
-    for path in args:
-        install(path)
+    parser = argparse.ArgumentParser(prog="install_wheels.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--shared", metavar="SITE_PACKAGES",
+                        help="point this venv at another venv's site-packages first")
+    parser.add_argument("--locked", action="store_true",
+                        help="the wheels were checked against a lockfile's sha256 (image_wheels): "
+                        "a file that does not match its wheel's RECORD is a warning, not an error")
+    parser.add_argument("wheels", nargs="*", metavar="WHEEL")
+    options = parser.parse_args(args)
+    if not options.shared and not options.wheels:
+        parser.error("give the wheels to install (and/or --shared)")
+    if options.shared:
+        share(options.shared)
+    for path in options.wheels:
+        install(path, options.locked)
 
 
 if __name__ == "__main__":

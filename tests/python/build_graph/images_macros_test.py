@@ -68,7 +68,7 @@ def test_backend_images_are_rendered_from_the_shared_templates(rule_runner: Rule
     assert "ARG BASE_IMAGE=containers/base:runtime#amd64" in torch
     # torch's layer unpacks its locked wheels (no PEX), checked by the wheels' RECORDs.
     assert "source=containers.base/shared-torch-wheels,target=/tmp/wheels" in torch
-    assert "/tmp/install_wheels.py /tmp/wheels/*.whl" in torch and ".pex" not in torch
+    assert "/tmp/install_wheels.py --locked /tmp/wheels/*.whl" in torch and ".pex" not in torch
     wheels = rule_runner.get_target(Address("containers/base", target_name="shared-torch-wheels"))
     assert wheels[Dependencies].value == ("3rdparty/python:shared-torch",)
     # The runtime image's build context holds no PEX: the stack is an image of its own.
@@ -456,7 +456,7 @@ def test_each_stack_leaves_the_shared_distributions_to_the_torch_layer(
     for backend in BUILDABLE:
         stack = Address(f"containers/{backend}", target_name="stack")
         text = instructions(rule_runner, stack)
-        assert f"/tmp/install_wheels.py --shared {shared_site} /tmp/wheels/*.whl" in text
+        assert f"/tmp/install_wheels.py --locked --shared {shared_site} /tmp/wheels/*.whl" in text
         env = Address(f"containers/{backend}", target_name="python-wheels")
         assert rule_runner.get_target(env)[ImageWheelsExcludeField].value == tuple(shared.split())
         if len(DATA.backend_platforms(backend)) > 1:

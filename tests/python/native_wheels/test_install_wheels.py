@@ -53,7 +53,8 @@ def test_refuses_a_wheel_whose_files_do_not_match_its_record(tmp_path: Path) -> 
 def test_usage(tmp_path: Path) -> None:
     python = bare_venv(tmp_path / "venv")
     out = subprocess.run([python, SCRIPT], capture_output=True, text=True)
-    assert out.returncode != 0 and "usage: python install_wheels.py [--shared" in out.stderr
+    assert out.returncode != 0 and "usage: install_wheels.py [-h] [--shared" in out.stderr
+    assert "give the wheels to install" in out.stderr
 
 
 def test_installs_data_files_and_scripts_and_refuses_in_one_pass(tmp_path: Path) -> None:
@@ -88,6 +89,13 @@ def test_installs_data_files_and_scripts_and_refuses_in_one_pass(tmp_path: Path)
     assert out.returncode != 0 and "demo.1 does not match the wheel's RECORD" in out.stderr
     venv_root = tmp_path / "venv"
     assert not list(venv_root.rglob("demo*")) and not (venv_root / ".installing").exists()
+    # A locked wheel (its file checked against the lockfile) with a wrong RECORD, as some
+    # publishers ship them: installed, with a warning naming the file.
+    locked_python = bare_venv(tmp_path / "locked")
+    out = subprocess.run([locked_python, SCRIPT, "--locked", bad], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "warning: " in out.stderr and "demo.1 does not match the wheel's RECORD" in out.stderr
+    assert list((tmp_path / "locked").glob("share/man/man1/demo.1"))
 
     good = write(tmp_path / "demo-1.0-py3-none-any.whl", tampered=False)
     out = subprocess.run([python, SCRIPT, good], capture_output=True, text=True)
