@@ -28,7 +28,6 @@ from pants.engine.target import COMMON_TARGET_FIELDS, Dependencies, Target
 from pants.engine.unions import UnionRule
 from pants.util.strutil import help_text
 
-
 # Pex's cache for these builds: a directory of its own inside Pants' `pex_root` named cache,
 # which Pants mounts at `.cache/pex_root` in the sandbox (pants_internals.py, 8). Pex 2.1.137
 # keeps stored zips in an `un-compressed` directory inside the one it keeps deflated zips in,

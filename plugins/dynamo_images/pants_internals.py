@@ -34,8 +34,8 @@ Pants upgrade (the tests named say which behaviour depends on it).
 9. Pex's library inside Pants' process (2.1.137, the version of Pants' Pex tool): its lockfile
    codec (`pex.resolve.lockfile.json_codec`) and resolver (`LockedResolve.resolve` on a
    `CompletePlatform` made from `pex3 interpreter inspect`), and Pants' `PexPEX` and
-   `LoadedLockfile` to run and feed them (`resolved.py`, for `image_pex`'s `exclude` and
-   `image_wheels`; image_pex_test.py, image_wheels_test.py). The inspection runs the Pex tool
+   `LoadedLockfile` to run and feed them (`resolved.py`, for `image_wheels`;
+   image_wheels_test.py). The inspection runs the Pex tool
    itself, not `PexCliProcess`, which adds `--cert`, an option `pex3 interpreter` refuses.
 """
 

@@ -460,7 +460,8 @@ def test_each_stack_leaves_the_shared_distributions_to_the_torch_layer(
         env = Address(f"containers/{backend}", target_name="python-wheels")
         assert rule_runner.get_target(env)[ImageWheelsExcludeField].value == tuple(shared.split())
         if len(DATA.backend_platforms(backend)) > 1:
-            arm64 = instructions(rule_runner, Address(f"containers/{backend}", target_name="stack-arm64"))
+            arm64_stack = Address(f"containers/{backend}", target_name="stack-arm64")
+            arm64 = instructions(rule_runner, arm64_stack)
             assert f"/tmp/drop_shared_dists.py /tmp/python-env.pex {DATA.VENV}" in arm64
             assert f"{shared_site} {shared}" in arm64
             assert f"/tmp/install_wheels.py --shared {shared_site} \\" in arm64
