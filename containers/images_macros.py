@@ -151,13 +151,15 @@ def _shared_torch_image():
             )
             wheels = "containers.base/" + inputs
             instructions = _render(
-                SHARED_TORCH_TEMPLATE,
+                WHEELS_VENV_TEMPLATE,
                 base=_base_address("runtime", platform),
                 wheels=wheels,
                 wheel_mount=WHEEL_MOUNT,
                 installer=WHEEL_INSTALLER,
                 installer_mount=INSTALLER_MOUNT,
-                shared_venv=SHARED_VENV,
+                into=SHARED_VENV,
+                shared="",
+                check="import torch",
             )
             dependencies = [":" + inputs, "containers/build-inputs:install-wheels"]
             installs = [wheels + "/*.whl"]
@@ -447,7 +449,7 @@ def _backend_stack(backend, platform):
         base="containers/base:" + _arch_name("torch", platform),
         installer=WHEEL_INSTALLER,
         installer_mount=INSTALLER_MOUNT,
-        shared_site=_shared_site(),
+        check=STACK_CHECK.format(shared_site=_shared_site()),
     )
     if _is_host(platform):
         env = "python-wheels"
@@ -460,7 +462,14 @@ def _backend_stack(backend, platform):
             description=description,
         )
         wheels = "{}/{}".format(pex_dir, env)
-        instructions = _render(STACK_TEMPLATE, wheels=wheels, wheel_mount=WHEEL_MOUNT, **values)
+        instructions = _render(
+            WHEELS_VENV_TEMPLATE,
+            wheels=wheels,
+            wheel_mount=WHEEL_MOUNT,
+            into=VENV,
+            shared="--shared {} ".format(_shared_site()),
+            **values
+        )
         dependencies = [":" + env]
         installs = [wheels + "/*.whl"]
     else:
@@ -473,6 +482,7 @@ def _backend_stack(backend, platform):
             pex=pex,
             dropper=SHARED_DROPPER,
             dropper_mount=DROPPER_MOUNT,
+            shared_site=_shared_site(),
             shared=" ".join(_shared_specs()),
             **values
         )

@@ -30,21 +30,29 @@ RUN apt-get update \\
  && rm -rf /var/lib/apt/lists/*
 """
 
-# The shared torch layer (`containers/base:torch`): torch and its CUDA wheels (SHARED_DISTS,
-# images_data.py) in a venv of their own on the runtime base, which every backend's `stack`
-# builds on, so that all stacks share this one layer. On the host its locked wheels
-# (`image_wheels`, checked against the lockfile's sha256) are bind-mounted and unpacked once by
-# the stdlib installer, then compiled on every core: no PEX is zipped and unzipped on the way.
-SHARED_TORCH_TEMPLATE = """
+# A venv of locked wheels on the image below (`image_wheels`, checked against the lockfile's
+# sha256), bind-mounted, never copied, and unpacked once by the stdlib installer, then compiled
+# on every core; the build runs with no network and no PEX is zipped and unzipped on the way.
+# Two images use it:
+# - the shared torch layer (`containers/base:torch`): torch and its CUDA wheels (SHARED_DISTS,
+#   images_data.py) in a venv of their own on the runtime base, which every backend's `stack`
+#   builds on, so that all stacks share this one layer;
+# - a backend's `stack`: its own wheels, less what the shared layer holds, in /opt/dynamo/venv;
+#   `--shared` first writes the `.pth` file that puts the shared venv after this one on
+#   sys.path (so this layer never stores torch again) and wrappers for its console scripts.
+#   An image of its own (not published) so that the runtime image's build context holds only
+#   the first-party wheels, not the stack's gigabytes; rebuilt only when its lockfile or the
+#   image below changes.
+WHEELS_VENV_TEMPLATE = """
 ARG BASE_IMAGE={base}
 FROM $BASE_IMAGE
 RUN --mount=type=bind,source={wheels},target={wheel_mount} \\
     --mount=type=bind,source={installer},target={installer_mount} \\
-    python{python} -m venv --without-pip {shared_venv} \\
- && {shared_venv}/bin/python {installer_mount} --locked {wheel_mount}/*.whl \\
- && {shared_venv}/bin/python -m compileall -q -j 0 {shared_venv} \\
- && {shared_venv}/bin/python -c "import torch" \\
- && chown -R root:root {shared_venv}
+    python{python} -m venv --without-pip {into} \\
+ && {into}/bin/python {installer_mount} --locked {shared}{wheel_mount}/*.whl \\
+ && {into}/bin/python -m compileall -q -j 0 {into} \\
+ && {into}/bin/python -c "{check}" \\
+ && chown -R root:root {into}
 """  # noqa: E501
 
 # The same layer on another arch, from its packed PEX (containers/build-inputs/foreign_pex.sh).
@@ -62,30 +70,13 @@ RUN --mount=type=bind,source={pex},target=/tmp/shared-torch.pex \\
  && chown -R root:root {shared_venv}
 """  # noqa: E501
 
-# The `<backend>:stack` image: the backend's Python environment, its locked wheels (less what
-# the shared torch layer holds: `image_wheels(exclude=...)`) installed into a venv on the shared
-# torch layer, the same way as that layer's own; `--shared` first writes the `.pth` file that
-# puts the shared venv after this one on sys.path (so this layer never stores torch again) and
-# wrappers for its console scripts. The wheels are bind-mounted, never copied; the build runs
-# with no network. An image of its own (not published) so that the runtime image's build
-# context holds only the first-party wheels: the stack's wheels are gigabytes, which every
-# runtime build would otherwise send to the engine. It is rebuilt only when its lockfile or the
-# image below changes.
-STACK_TEMPLATE = """
-ARG BASE_IMAGE={base}
-FROM $BASE_IMAGE
-RUN --mount=type=bind,source={wheels},target={wheel_mount} \\
-    --mount=type=bind,source={installer},target={installer_mount} \\
-    python{python} -m venv --without-pip {venv} \\
- && {venv}/bin/python {installer_mount} --locked --shared {shared_site} {wheel_mount}/*.whl \\
- && {venv}/bin/python -m compileall -q -j 0 {venv} \\
- && {venv}/bin/python -c "import dynamo, torch; assert torch.__file__.startswith('{shared_site}/')" \\
- && chown -R root:root {venv}
-"""  # noqa: E501
+# What a stack's RUN checks last: its Python imports dynamo, and torch from the shared venv.
+STACK_CHECK = "import dynamo, torch; assert torch.__file__.startswith('{shared_site}/')"
 
-# The same stack on another arch, from its packed PEX (containers/build-inputs/foreign_pex.sh),
-# which holds every distribution: drop_shared_dists.py installs it without what the shared
-# layer holds (never unzipped here), then `--shared` as above. The PEX is bind-mounted.
+# A backend's `stack` on another arch, from its packed PEX (containers/build-inputs/
+# foreign_pex.sh), which holds every distribution: drop_shared_dists.py installs it without what
+# the shared layer holds (never unzipped here), then `--shared` as in WHEELS_VENV_TEMPLATE. The
+# PEX is bind-mounted.
 STACK_PEX_TEMPLATE = """
 ARG BASE_IMAGE={base}
 FROM $BASE_IMAGE
@@ -96,7 +87,7 @@ RUN --mount=type=bind,source={pex},target=/tmp/python-env.pex \\
       {shared_site} {shared} \\
  && rm -rf /tmp/pex-root \\
  && {venv}/bin/python {installer_mount} --shared {shared_site} \\
- && {venv}/bin/python -c "import dynamo, torch; assert torch.__file__.startswith('{shared_site}/')" \\
+ && {venv}/bin/python -c "{check}" \\
  && chown -R root:root {venv}
 """  # noqa: E501
 
