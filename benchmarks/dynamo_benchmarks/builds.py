@@ -269,8 +269,8 @@ class BaselineBuild:
                 *(["--no-cache"] if no_cache else []),
                 *(["--build-arg", "BUILDKIT_INLINE_CACHE=1"] if self.inline_cache else []),
                 *(arg for image in self.cache_from for arg in ("--cache-from", image)),
-                # A new machine's engine has no bridge network (engines.SecondEngine): a step
-                # that misses the cache runs on the host's.
+                # A new machine's engine has no route out (engines.SecondEngine): a step that
+                # misses the cache runs on the host's network.
                 *(["--network", "host"] if self.docker_host else []),
                 str(self.context),
             ]

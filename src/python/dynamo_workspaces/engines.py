@@ -1,12 +1,19 @@
 """A second Docker engine on this machine: what another machine's engine would hold.
 
 The second engine is a separate `dockerd` with its own data root, exec root, socket and pid
-file, no bridge network and no iptables rules, so it neither shares an image with this
+file, a bridge of its own and no iptables rules, so it neither shares an image with this
 machine's engine nor touches its network. Both are stopped by their PIDs.
+
+Not `--bridge=none`: a dockerd started with it deletes the host's `docker0` link (moby's
+`removeDefaultBridgeInterface`, for that option), which cuts this machine's engine off its
+default network until it restarts ("could not find bridge docker0"). The second engine's
+bridge has an address in 198.18.0.0/15, reserved for network benchmarks (RFC 2544), so never a
+network of the machine's; it has no route out (no masquerading).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -61,14 +68,28 @@ class SecondEngine:
     def pid_file(self) -> Path:
         return self.root / "dockerd.pid"
 
+    @property
+    def bridge(self) -> str:
+        """Its bridge's name, one per root (at most 15 characters, Linux's limit)."""
+        return "dyn2-" + hashlib.sha256(str(self.root).encode()).hexdigest()[:8]
+
+    def _make_bridge(self) -> None:
+        subnet = int(self.bridge[5:], 16) % 256  # 198.18.<n>.0/24: engines of other roots differ
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)  # a stale one
+        for command in (["link", "add", "name", self.bridge, "type", "bridge"],
+                        ["addr", "add", f"198.18.{subnet}.1/24", "dev", self.bridge],
+                        ["link", "set", self.bridge, "up"]):  # fmt: skip
+            subprocess.run(["ip", *command], capture_output=True, text=True, check=True)
+
     def start(self, timeout: float = 60) -> SecondEngine:
         self.root.mkdir(parents=True, exist_ok=True)
+        self._make_bridge()
         log = self.root / "dockerd.log"
         with log.open("w") as out:
             subprocess.Popen(
                 ["dockerd", f"--data-root={self.root / 'data'}",
                  f"--exec-root={self.root / 'exec'}", f"--host={self.host}",
-                 f"--pidfile={self.pid_file}", "--bridge=none", "--iptables=false",
+                 f"--pidfile={self.pid_file}", f"--bridge={self.bridge}", "--iptables=false",
                  "--ip-masq=false", *self.options],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
@@ -100,6 +121,7 @@ class SecondEngine:
 
     def stop(self) -> None:
         _stop(self.pid_file)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
