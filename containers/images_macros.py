@@ -142,27 +142,15 @@ def _shared_torch_image():
             arch_of(platform), SHARED_VENV
         )
         if _is_host(platform):
-            inputs = "shared-torch-wheels"
-            image_wheels(
-                name=inputs,
-                dependencies=["3rdparty/python:shared-torch"],
-                resolve=SHARED_RESOLVE,
-                description=description,
-            )
-            wheels = "containers.base/" + inputs
-            instructions = _render(
-                WHEELS_VENV_TEMPLATE,
+            instructions, dependencies, installs = _wheels_venv(
+                "containers.base/shared-torch-wheels",
+                "3rdparty/python:shared-torch",
+                SHARED_RESOLVE,
+                description,
                 base=_base_address("runtime", platform),
-                wheels=wheels,
-                wheel_mount=WHEEL_MOUNT,
-                installer=WHEEL_INSTALLER,
-                installer_mount=INSTALLER_MOUNT,
                 into=SHARED_VENV,
-                shared="",
                 check="import torch",
             )
-            dependencies = [":" + inputs, "containers/build-inputs:install-wheels"]
-            installs = [wheels + "/*.whl"]
         else:
             inputs = _arch_name("shared-torch-env", platform)
             _pex(
@@ -200,6 +188,34 @@ def _shared_torch_image():
                 version("torch"), SHARED_VENV, arch_of(platform)
             ),
         )
+
+
+def _wheels_venv(wheels, requirement, resolve, description, base, into, check, exclude=(),
+                 shared=""):
+    """A venv of `requirement`'s locked wheels (less `exclude`) on the image `base`: declares
+    the `image_wheels` target whose output is the directory `wheels` (`<dir.with.dots>/<name>`)
+    and returns the image's instructions, dependencies and `sbom_installs` paths
+    (WHEELS_VENV_TEMPLATE, which says how). `shared` is the installer's `--shared SITE `."""
+    name = wheels.rpartition("/")[2]
+    image_wheels(
+        name=name,
+        dependencies=[requirement],
+        resolve=resolve,
+        exclude=list(exclude) or None,
+        description=description,
+    )
+    instructions = _render(
+        WHEELS_VENV_TEMPLATE,
+        base=base,
+        wheels=wheels,
+        wheel_mount=WHEEL_MOUNT,
+        installer=WHEEL_INSTALLER,
+        installer_mount=INSTALLER_MOUNT,
+        into=into,
+        shared=shared,
+        check=check,
+    )
+    return instructions, [":" + name, "containers/build-inputs:install-wheels"], [wheels + "/*.whl"]
 
 
 def _stage_installs(stage, venv, platform, pex=None):
@@ -445,33 +461,21 @@ def _backend_stack(backend, platform):
         "3rdparty/python:{}-dev-tools".format(backend),
         "The dev stage's tools ({}), installed into {}".format(arch_of(platform), DEV_VENV),
     )
-    values = dict(
-        base="containers/base:" + _arch_name("torch", platform),
-        installer=WHEEL_INSTALLER,
-        installer_mount=INSTALLER_MOUNT,
-        check=STACK_CHECK.format(shared_site=_shared_site()),
-    )
+    base = "containers/base:" + _arch_name("torch", platform)
+    check = STACK_CHECK.format(shared_site=_shared_site())
     if _is_host(platform):
-        env = "python-wheels"
-        image_wheels(
-            name=env,
-            dependencies=[requirements],
-            resolve=resolve,
+        instructions, dependencies, installs = _wheels_venv(
+            pex_dir + "/python-wheels",
+            requirements,
+            resolve,
+            description,
+            base=base,
+            into=VENV,
+            check=check,
             # What the shared torch layer under the stack holds.
             exclude=_shared_specs(),
-            description=description,
-        )
-        wheels = "{}/{}".format(pex_dir, env)
-        instructions = _render(
-            WHEELS_VENV_TEMPLATE,
-            wheels=wheels,
-            wheel_mount=WHEEL_MOUNT,
-            into=VENV,
             shared="--shared {} ".format(_shared_site()),
-            **values
         )
-        dependencies = [":" + env]
-        installs = [wheels + "/*.whl"]
     else:
         env = _arch_name("python-env", platform)
         _pex(env, backends()[backend]["requirements"], resolve, platform, requirements,
@@ -479,14 +483,21 @@ def _backend_stack(backend, platform):
         pex = "{}/{}.pex".format(pex_dir, env)
         instructions = _render(
             STACK_PEX_TEMPLATE,
+            base=base,
             pex=pex,
             dropper=SHARED_DROPPER,
             dropper_mount=DROPPER_MOUNT,
+            installer=WHEEL_INSTALLER,
+            installer_mount=INSTALLER_MOUNT,
             shared_site=_shared_site(),
             shared=" ".join(_shared_specs()),
-            **values
+            check=check,
         )
-        dependencies = [":" + env, "containers/build-inputs:drop-shared-dists"]
+        dependencies = [
+            ":" + env,
+            "containers/build-inputs:drop-shared-dists",
+            "containers/build-inputs:install-wheels",
+        ]
         # The PEX holds the shared distributions, which drop_shared_dists.py leaves out.
         installs = [pex] + [
             "!{}/.deps/{}-{}-*.whl".format(pex, dist.replace("-", "_"), pin)
@@ -496,7 +507,7 @@ def _backend_stack(backend, platform):
     docker_image(
         name=name,
         instructions=instructions,
-        dependencies=dependencies + ["containers/build-inputs:install-wheels"],
+        dependencies=dependencies,
         # Its SBOM (which the runtime's derives from) is the base's plus its own
         # distributions, made on the host, no container run; the shared ones are base:torch's.
         sbom=True,
